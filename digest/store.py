@@ -1,0 +1,327 @@
+"""Every Redis key and query digest uses. Nothing else talks to Redis.
+
+Layout (P is REDIS_PREFIX, default "digest"):
+
+    P:feeds                     hash  feed id -> Feed JSON
+    P:feed:{id}:state           string FeedState JSON
+    P:topics                    hash  topic slug -> Topic JSON
+    P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
+    P:articles                  zset  article id, scored by published time
+    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires)
+    P:lists                     hash  list slug -> DigestList JSON
+    P:list:{L}:subs             hash  email -> compact subscriber record (see _pack)
+    P:list:{L}:seq              counter: each subscriber's number, kept for life
+    P:list:{L}:bits             hash  topic slug -> bit index (never reused)
+    P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number
+    P:list:{L}:masks            set   the masks in use
+    P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
+
+Why this shape: a million-subscriber send must stream recipients grouped by
+topic choice. Each `sel` zset is one group; ZRANGE by rank over a frozen copy
+reads 1,000 members per call, and HMGET fetches their records in one round trip.
+Reading a million small hashes one by one would take ~13 s; this takes ~1 s.
+Mask 0 means "every topic of the list, including ones added later".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+import redis
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import InvalidInput, NotFound
+from digest.models import (
+    MORE_NEWS,
+    Article,
+    DigestList,
+    Feed,
+    FeedState,
+    Subscriber,
+    Topic,
+)
+
+
+def normalize_email(raw: str) -> str:
+    try:
+        info = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"invalid email address {raw!r}: {exc}") from None
+    return info.normalized.lower()
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+# Saves an article unless one of its dedup keys is already taken. Atomic, so two
+# workers collecting overlapping feeds never both keep the same story.
+# KEYS: article, articles zset, seen:guid, seen:url, seen:hash
+# ARGV: id, json, score, ttl seconds
+_SAVE_ARTICLE = """
+for i = 3, 5 do
+  local other = redis.call('GET', KEYS[i])
+  if other then return other end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+for i = 3, 5 do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
+return false
+"""
+
+
+class Store:
+    def __init__(self, client: redis.Redis, prefix: str = "digest") -> None:
+        self.r = client
+        self.prefix = prefix
+        self._save_article = client.register_script(_SAVE_ARTICLE)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "digest") -> Store:
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+
+    def key(self, *parts: object) -> str:
+        return ":".join([self.prefix, *map(str, parts)])
+
+    # -- feeds -----------------------------------------------------------------
+
+    def add_feed(self, feed: Feed) -> None:
+        self.r.hset(self.key("feeds"), feed.id, feed.model_dump_json())
+
+    def get_feed(self, feed_id: str) -> Feed:
+        raw = self.r.hget(self.key("feeds"), feed_id)
+        if raw is None:
+            raise NotFound("feed", feed_id)
+        return Feed.model_validate_json(raw)
+
+    def feeds(self) -> list[Feed]:
+        rows = self.r.hgetall(self.key("feeds"))
+        return sorted((Feed.model_validate_json(v) for v in rows.values()), key=lambda f: f.id)
+
+    def remove_feed(self, feed_id: str) -> None:
+        if not self.r.hdel(self.key("feeds"), feed_id):
+            raise NotFound("feed", feed_id)
+        self.r.delete(self.key("feed", feed_id, "state"))
+
+    def feed_state(self, feed_id: str) -> FeedState:
+        raw = self.r.get(self.key("feed", feed_id, "state"))
+        return FeedState.model_validate_json(raw) if raw else FeedState()
+
+    def save_feed_state(self, feed_id: str, state: FeedState) -> None:
+        self.r.set(self.key("feed", feed_id, "state"), state.model_dump_json())
+
+    # -- topics ----------------------------------------------------------------
+
+    def add_topic(self, topic: Topic) -> None:
+        self.r.hset(self.key("topics"), topic.slug, topic.model_dump_json())
+
+    def get_topic(self, slug: str) -> Topic:
+        raw = self.r.hget(self.key("topics"), slug)
+        if raw is None:
+            raise NotFound("topic", slug)
+        return Topic.model_validate_json(raw)
+
+    def topics(self) -> list[Topic]:
+        rows = self.r.hgetall(self.key("topics"))
+        return sorted((Topic.model_validate_json(v) for v in rows.values()), key=lambda t: t.slug)
+
+    def remove_topic(self, slug: str) -> None:
+        if not self.r.hdel(self.key("topics"), slug):
+            raise NotFound("topic", slug)
+
+    # -- articles --------------------------------------------------------------
+
+    def save_article(self, article: Article, ttl_seconds: int) -> str | None:
+        """Keep `article` unless it duplicates one we have; return the duplicate's id if so.
+
+        Duplicates: the same guid in the same feed, the same canonical URL, or the
+        same content hash (title and text), whichever source it came from.
+        """
+        keys = [
+            self.key("article", article.id),
+            self.key("articles"),
+            self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")),
+            self.key("seen", "url", _sha1(article.url)),
+            self.key("seen", "hash", article.content_hash or _sha1(article.id)),
+        ]
+        score = article.published.timestamp()
+        other = self._save_article(
+            keys=keys, args=[article.id, article.model_dump_json(), score, ttl_seconds]
+        )
+        return other or None
+
+    def get_articles(self, ids: Iterable[str]) -> list[Article]:
+        ids = list(ids)
+        if not ids:
+            return []
+        raws = self.r.mget([self.key("article", i) for i in ids])
+        return [Article.model_validate_json(raw) for raw in raws if raw]
+
+    def articles_between(self, start: datetime, end: datetime) -> list[Article]:
+        """Articles published in [start, end), newest first. Expired ones drop out."""
+        ids = self.r.zrange(
+            self.key("articles"), end.timestamp(), start.timestamp(),
+            byscore=True, desc=True,
+        )
+        found = self.get_articles(ids)
+        if len(found) < len(ids):  # expired bodies: forget their ids too
+            alive = {a.id for a in found}
+            self.r.zrem(self.key("articles"), *[i for i in ids if i not in alive])
+        return found
+
+    def update_article_topics(self, article_id: str, topics: list[str]) -> None:
+        key = self.key("article", article_id)
+        raw = self.r.get(key)
+        if raw is None:
+            raise NotFound("article", article_id)
+        article = Article.model_validate_json(raw)
+        article.topics = topics
+        self.r.set(key, article.model_dump_json(), keepttl=True)
+
+    # -- lists -----------------------------------------------------------------
+
+    def add_list(self, digest_list: DigestList) -> None:
+        self.r.hset(self.key("lists"), digest_list.slug, digest_list.model_dump_json())
+
+    def get_list(self, slug: str) -> DigestList:
+        raw = self.r.hget(self.key("lists"), slug)
+        if raw is None:
+            raise NotFound("list", slug)
+        return DigestList.model_validate_json(raw)
+
+    def lists(self) -> list[DigestList]:
+        rows = self.r.hgetall(self.key("lists"))
+        return sorted((DigestList.model_validate_json(v) for v in rows.values()), key=lambda x: x.slug)
+
+    def list_topics(self, digest_list: DigestList) -> list[str]:
+        """The topic slugs a list carries, in order, with "More news" last."""
+        slugs = digest_list.topics or [t.slug for t in self.topics()]
+        return [*slugs, MORE_NEWS]
+
+    # -- subscribers -----------------------------------------------------------
+
+    def _bits(self, list_slug: str, topics: Iterable[str]) -> int:
+        """Bit mask for a topic choice; registers unseen topics with the next free bit."""
+        key = self.key("list", list_slug, "bits")
+        known = self.r.hgetall(key)
+        mask = 0
+        for slug in topics:
+            if slug not in known:
+                self.r.hsetnx(key, slug, self.r.hlen(key))
+                known = self.r.hgetall(key)
+            mask |= 1 << int(known[slug])
+        return mask
+
+    def topics_of_mask(self, list_slug: str, mask: int) -> set[str] | None:
+        """The topic slugs a mask stands for; None for 0, "everything"."""
+        if mask == 0:
+            return None
+        bits = self.r.hgetall(self.key("list", list_slug, "bits"))
+        return {slug for slug, bit in bits.items() if mask >> int(bit) & 1}
+
+    def _check_topics(self, digest_list: DigestList, topics: Iterable[str]) -> list[str]:
+        allowed = self.list_topics(digest_list)
+        chosen = list(dict.fromkeys(topics))
+        for slug in chosen:
+            if slug not in allowed:
+                raise NotFound(f"topic of list {digest_list.slug!r}", slug)
+        return chosen
+
+    def add_subscriber(self, list_slug: str, subscriber: Subscriber) -> Subscriber:
+        """Add or update a subscriber; returns it with its normalized address."""
+        digest_list = self.get_list(list_slug)
+        email = normalize_email(subscriber.email)
+        topics = subscriber.topics
+        mask = self._bits(list_slug, self._check_topics(digest_list, topics)) if topics else 0
+        subs = self.key("list", list_slug, "subs")
+        old = self.r.hget(subs, email)
+        seq = _unpack(old)["q"] if old else self.r.incr(self.key("list", list_slug, "seq"))
+        created = _unpack(old)["c"] if old else int(subscriber.created_at.timestamp())
+        record = {"n": subscriber.name, "m": mask, "q": seq, "s": subscriber.status, "c": created}
+        with self.r.pipeline() as pipe:
+            if old:
+                pipe.zrem(self.key("list", list_slug, "sel", _unpack(old)["m"]), email)
+            pipe.hset(subs, email, _pack(record))
+            if subscriber.status == "active":
+                pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
+                pipe.sadd(self.key("list", list_slug, "masks"), mask)
+            pipe.execute()
+        return subscriber.model_copy(update={"email": email})
+
+    def add_subscribers(self, list_slug: str, rows: Iterable[Subscriber]) -> int:
+        """Bulk import (new addresses only are numbered); returns how many were written."""
+        count = 0
+        for sub in rows:
+            self.add_subscriber(list_slug, sub)
+            count += 1
+        return count
+
+    def get_subscriber(self, list_slug: str, email: str) -> Subscriber:
+        email = normalize_email(email)
+        raw = self.r.hget(self.key("list", list_slug, "subs"), email)
+        if raw is None:
+            raise NotFound("subscriber", email)
+        return self._subscriber(list_slug, email, raw)
+
+    def _subscriber(self, list_slug: str, email: str, raw: str) -> Subscriber:
+        rec = _unpack(raw)
+        topics = self.topics_of_mask(list_slug, rec["m"])
+        return Subscriber(
+            email=email, name=rec["n"], status=rec["s"],
+            topics=sorted(topics) if topics is not None else None,
+            created_at=datetime.fromtimestamp(rec["c"], timezone.utc),
+        )
+
+    def subscribers(self, list_slug: str) -> Iterator[Subscriber]:
+        """Every subscriber of a list, any status, streamed with HSCAN."""
+        self.get_list(list_slug)
+        for email, raw in self.r.hscan_iter(self.key("list", list_slug, "subs"), count=1000):
+            yield self._subscriber(list_slug, email, raw)
+
+    def subscriber_count(self, list_slug: str) -> int:
+        return sum(self.r.zcard(self.key("list", list_slug, "sel", m)) for m in self.masks(list_slug))
+
+    def masks(self, list_slug: str) -> list[int]:
+        return sorted(int(m) for m in self.r.smembers(self.key("list", list_slug, "masks")))
+
+    def unsubscribe(self, list_slug: str, email: str, reason: str = "unsubscribed") -> bool:
+        """Mark a subscriber unsubscribed; True if they were active. Idempotent."""
+        email = normalize_email(email)
+        subs = self.key("list", list_slug, "subs")
+        raw = self.r.hget(subs, email)
+        if raw is None:
+            raise NotFound("subscriber", email)
+        rec = _unpack(raw)
+        was_active = rec["s"] == "active"
+        rec["s"] = reason
+        with self.r.pipeline() as pipe:
+            pipe.hset(subs, email, _pack(rec))
+            pipe.zrem(self.key("list", list_slug, "sel", rec["m"]), email)
+            pipe.execute()
+        return was_active
+
+    # -- suppression -----------------------------------------------------------
+
+    def suppress(self, email: str, reason: str) -> None:
+        """Never send to this address again, on any list (bounce, block, spam report)."""
+        email = normalize_email(email)
+        self.r.hset(
+            self.key("suppressed"), email,
+            json.dumps({"reason": reason, "at": int(datetime.now(timezone.utc).timestamp())}),
+        )
+
+    def suppressed(self, emails: list[str]) -> list[bool]:
+        if not emails:
+            return []
+        return [v is not None for v in self.r.hmget(self.key("suppressed"), emails)]
+
+
+def _pack(record: dict[str, object]) -> str:
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _unpack(raw: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(raw)

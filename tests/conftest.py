@@ -1,0 +1,91 @@
+"""Fixtures that read like the domain: a real Redis, a store, a list and its subscribers.
+
+The tests start their own Redis (as `digest demo` does) unless REDIS_URL answers.
+Each test gets its own key prefix, so tests never see each other's data and we
+never flush a Redis we did not start.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings
+from digest.models import DigestList, Feed, Topic
+from digest.redis_server import ensure_redis
+from digest.store import Store
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url, _server = ensure_redis(os.environ.get("REDIS_URL"), tmp_path_factory.mktemp("redis"))
+    return url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        data_dir=tmp_path / "var",
+        outbox_dir=tmp_path / "outbox",
+        base_url="https://digest.example",
+        secret_key="test-secret",  # type: ignore[arg-type]
+        sendgrid_api_key=None,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    s = Store.from_url(settings.redis_url or "", settings.redis_prefix)
+    yield s
+    keys = list(s.r.scan_iter(f"{settings.redis_prefix}:*", count=1000))
+    for i in range(0, len(keys), 1000):
+        s.r.delete(*keys[i : i + 1000])
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not beside the checkout")
+    return SHARED
+
+
+@pytest.fixture
+def topics(store: Store) -> list[Topic]:
+    made = [
+        Topic(slug="climate", name="Climate", keywords=["climate", "emissions", "warming"]),
+        Topic(slug="space", name="Space", keywords=["nasa", "rocket", "orbit", "mars"]),
+        Topic(slug="markets", name="Markets", keywords=["stocks", "inflation", "market"]),
+    ]
+    for t in made:
+        store.add_topic(t)
+    return made
+
+
+@pytest.fixture
+def weekly(store: Store, topics: list[Topic]) -> DigestList:
+    """The Weekly Planet: an English list carrying every topic."""
+    lst = DigestList(
+        slug="weekly", name="The Weekly Planet", from_email="news@planet.example",
+        from_name="The Weekly Planet", description="you signed up at planet.example",
+    )
+    store.add_list(lst)
+    return lst
+
+
+@pytest.fixture
+def a_feed(store: Store) -> Feed:
+    feed = Feed(id="planet", url="http://127.0.0.1:9/feed.xml", name="Planet News")
+    store.add_feed(feed)
+    return feed

@@ -1,0 +1,73 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from digest.errors import InvalidInput, NotFound
+from digest.models import Article, Subscriber
+from digest.store import Store
+
+
+def article(**kw) -> Article:
+    base = dict(
+        id="a1", feed_id="planet", source="Planet", title="Rocket lands", url="https://x.example/a",
+        guid="g1", published=datetime(2026, 11, 20, tzinfo=timezone.utc), content_hash="h1",
+    )
+    base.update(kw)
+    return Article(**base)
+
+
+def test_article_dedup_by_guid_url_and_content(store: Store):
+    assert store.save_article(article(), 3600) is None
+    assert store.save_article(article(id="a2", url="https://x.example/b", content_hash="h2"), 3600) == "a1"
+    assert store.save_article(article(id="a3", guid="g3", content_hash="h3"), 3600) == "a1"
+    assert store.save_article(article(id="a4", guid="g4", url="https://y.example/", feed_id="o"), 3600) == "a1"
+    assert store.save_article(article(id="a5", guid="g5", url="https://y.example/5", content_hash="h5"), 3600) is None
+    week = store.articles_between(datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert sorted(a.id for a in week) == ["a1", "a5"]
+
+
+def test_expired_articles_drop_out_of_the_window(store: Store):
+    store.save_article(article(), 3600)
+    store.r.delete(store.key("article", "a1"))
+    now = datetime(2026, 11, 21, tzinfo=timezone.utc)
+    assert store.articles_between(now - timedelta(days=7), now) == []
+    assert store.r.zcard(store.key("articles")) == 0
+
+
+def test_subscriber_topic_choice_moves_between_selection_sets(store: Store, weekly):
+    store.add_subscriber("weekly", Subscriber(email="Alice@Example.COM", name="Alice"))
+    store.add_subscriber("weekly", Subscriber(email="bob@example.com", topics=["space", "climate"]))
+    assert store.subscriber_count("weekly") == 2
+    assert store.get_subscriber("weekly", "alice@example.com").topics is None
+    assert store.get_subscriber("weekly", "bob@example.com").topics == ["climate", "space"]
+    seq_before = store.r.zscore(store.key("list", "weekly", "sel", store.masks("weekly")[1]), "bob@example.com")
+    store.add_subscriber("weekly", Subscriber(email="bob@example.com", topics=["markets"]))
+    assert store.get_subscriber("weekly", "bob@example.com").topics == ["markets"]
+    # bob keeps his number for life, so a frozen copy never holds him twice
+    masks = store.masks("weekly")
+    members = {m: store.r.zrange(store.key("list", "weekly", "sel", m), 0, -1, withscores=True) for m in masks}
+    bobs = [(m, s) for m, rows in members.items() for e, s in rows if e == "bob@example.com"]
+    assert len(bobs) == 1 and bobs[0][1] == seq_before
+
+
+def test_unsubscribe_leaves_the_selection_but_keeps_the_record(store: Store, weekly):
+    store.add_subscriber("weekly", Subscriber(email="carol@example.com"))
+    assert store.unsubscribe("weekly", "carol@example.com") is True
+    assert store.unsubscribe("weekly", "carol@example.com") is False
+    assert store.subscriber_count("weekly") == 0
+    assert store.get_subscriber("weekly", "carol@example.com").status == "unsubscribed"
+
+
+def test_bad_input_names_the_culprit(store: Store, weekly):
+    with pytest.raises(InvalidInput, match="not-an-address"):
+        store.add_subscriber("weekly", Subscriber(email="not-an-address"))
+    with pytest.raises(NotFound, match="'nolist'"):
+        store.add_subscriber("nolist", Subscriber(email="a@example.com"))
+    with pytest.raises(NotFound, match="'cooking'"):
+        store.add_subscriber("weekly", Subscriber(email="a@example.com", topics=["cooking"]))
+    assert store.subscriber_count("weekly") == 0
+
+
+def test_suppression_is_global(store: Store):
+    store.suppress("Spam@Example.com", "spamreport")
+    assert store.suppressed(["spam@example.com", "ok@example.com"]) == [True, False]
