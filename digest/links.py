@@ -1,32 +1,68 @@
 """Signed per-subscriber links: unsubscribe and preferences.
 
-A token carries (list, email) signed with SECRET_KEY, so the web process can act
-on it without a lookup table, and nobody can unsubscribe someone else by editing
-a URL. Tokens do not expire: an unsubscribe link in a years-old email must work.
+A token carries (list, email) and an HMAC-SHA256 tag keyed with SECRET_KEY, so
+the web process can act on it without a lookup table and nobody can unsubscribe
+someone else by editing a URL. Tokens do not expire: an unsubscribe link in a
+years-old email must still work.
+
+Why not itsdangerous: a million-recipient send signs a million tokens, and
+hashlib's HMAC with a fixed layout costs about a tenth of itsdangerous's
+JSON-plus-signer round (measured by bench/send.py's per-recipient cost).
 """
 
 from __future__ import annotations
 
-from itsdangerous import BadSignature, URLSafeSerializer
+import base64
+import hashlib
+import hmac
 
 from digest.config import Settings
 from digest.errors import InvalidInput
 
+_TAG_BYTES = 16  # 128-bit tag: far beyond guessing range, keeps URLs short
 
-def _serializer(settings: Settings, purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt=f"digest.{purpose}")
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Signs (list, email) pairs; build one per send and reuse it."""
+
+    def __init__(self, settings: Settings, purpose: str = "subscriber") -> None:
+        secret = settings.secret_key.get_secret_value().encode("utf-8")
+        self._key = hashlib.sha256(b"digest." + purpose.encode() + b"\0" + secret).digest()
+
+    def _tag(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+
+    def sign(self, list_slug: str, email: str) -> str:
+        payload = f"{list_slug}\n{email}".encode("utf-8")
+        return f"{_b64(payload)}.{_b64(self._tag(payload))}"
+
+    def read(self, token: str) -> tuple[str, str]:
+        try:
+            body, tag = token.split(".")
+            payload = _unb64(body)
+            good = hmac.compare_digest(_unb64(tag), self._tag(payload))
+            list_slug, email = payload.decode("utf-8").split("\n")
+        except (ValueError, UnicodeDecodeError):
+            good = False
+        if not good:
+            raise InvalidInput("this link is not valid (it was altered or cut short)")
+        return list_slug, email
 
 
 def make_token(settings: Settings, list_slug: str, email: str, purpose: str = "subscriber") -> str:
-    return _serializer(settings, purpose).dumps([list_slug, email])
+    return TokenSigner(settings, purpose).sign(list_slug, email)
 
 
 def read_token(settings: Settings, token: str, purpose: str = "subscriber") -> tuple[str, str]:
-    try:
-        list_slug, email = _serializer(settings, purpose).loads(token)
-    except (BadSignature, ValueError, TypeError):
-        raise InvalidInput("this link is not valid (it was altered or cut short)") from None
-    return str(list_slug), str(email)
+    return TokenSigner(settings, purpose).read(token)
 
 
 def unsubscribe_url(settings: Settings, list_slug: str, email: str) -> str:
