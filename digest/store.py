@@ -231,33 +231,59 @@ class Store:
         return chosen
 
     def add_subscriber(self, list_slug: str, subscriber: Subscriber) -> Subscriber:
-        """Add or update a subscriber; returns it with its normalized address."""
-        digest_list = self.get_list(list_slug)
+        """Add or update one subscriber; returns it with its normalized address."""
         email = normalize_email(subscriber.email)
-        topics = subscriber.topics
-        mask = self._bits(list_slug, self._check_topics(digest_list, topics)) if topics else 0
-        subs = self.key("list", list_slug, "subs")
-        old = self.r.hget(subs, email)
-        seq = _unpack(old)["q"] if old else self.r.incr(self.key("list", list_slug, "seq"))
-        created = _unpack(old)["c"] if old else int(subscriber.created_at.timestamp())
-        record = {"n": subscriber.name, "m": mask, "q": seq, "s": subscriber.status, "c": created}
-        with self.r.pipeline() as pipe:
-            if old:
-                pipe.zrem(self.key("list", list_slug, "sel", _unpack(old)["m"]), email)
-            pipe.hset(subs, email, _pack(record))
-            if subscriber.status == "active":
-                pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
-                pipe.sadd(self.key("list", list_slug, "masks"), mask)
-            pipe.execute()
+        self.add_subscribers(list_slug, [subscriber])
         return subscriber.model_copy(update={"email": email})
 
-    def add_subscribers(self, list_slug: str, rows: Iterable[Subscriber]) -> int:
-        """Bulk import (new addresses only are numbered); returns how many were written."""
-        count = 0
+    def add_subscribers(self, list_slug: str, rows: Iterable[Subscriber], chunk: int = 1000) -> int:
+        """Bulk add or update, 1,000 rows per round trip; returns how many were written.
+
+        Every row is validated before its chunk is written, so one bad row raises
+        before anything of its chunk lands (callers wanting per-row errors, like
+        the CSV import, use add_subscriber).
+        """
+        digest_list = self.get_list(list_slug)
+        subs = self.key("list", list_slug, "subs")
+        masks_by_choice: dict[tuple[str, ...], int] = {}
+        written = 0
+        batch: list[Subscriber] = []
+
+        def flush() -> None:
+            emails = [normalize_email(s.email) for s in batch]
+            olds = self.r.hmget(subs, emails)
+            new_count = sum(1 for o in olds if o is None)
+            last = self.r.incrby(self.key("list", list_slug, "seq"), new_count) if new_count else 0
+            next_seq = last - new_count + 1
+            with self.r.pipeline(transaction=False) as pipe:
+                for sub, email, old in zip(batch, emails, olds):
+                    choice = tuple(sub.topics or ())
+                    if choice not in masks_by_choice:
+                        chosen = self._check_topics(digest_list, choice)
+                        masks_by_choice[choice] = self._bits(list_slug, chosen) if chosen else 0
+                    mask = masks_by_choice[choice]
+                    if old is not None:
+                        rec = _unpack(old)
+                        seq, created = rec["q"], rec["c"]
+                        pipe.zrem(self.key("list", list_slug, "sel", rec["m"]), email)
+                    else:
+                        seq, created, next_seq = next_seq, int(sub.created_at.timestamp()), next_seq + 1
+                    pipe.hset(subs, email, _pack({"n": sub.name, "m": mask, "q": seq, "s": sub.status, "c": created}))
+                    if sub.status == "active":
+                        pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
+                pipe.sadd(self.key("list", list_slug, "masks"), *set(masks_by_choice.values()))
+                pipe.execute()
+
         for sub in rows:
-            self.add_subscriber(list_slug, sub)
-            count += 1
-        return count
+            batch.append(sub)
+            if len(batch) >= chunk:
+                flush()
+                written += len(batch)
+                batch = []
+        if batch:
+            flush()
+            written += len(batch)
+        return written
 
     def get_subscriber(self, list_slug: str, email: str) -> Subscriber:
         email = normalize_email(email)

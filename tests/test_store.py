@@ -71,3 +71,17 @@ def test_bad_input_names_the_culprit(store: Store, weekly):
 def test_suppression_is_global(store: Store):
     store.suppress("Spam@Example.com", "spamreport")
     assert store.suppressed(["spam@example.com", "ok@example.com"]) == [True, False]
+
+
+def test_bulk_add_matches_one_by_one(store: Store, weekly):
+    rows = [Subscriber(email=f"r{i}@example.com", topics=[["space"], None, ["climate", "markets"]][i % 3])
+            for i in range(2500)]
+    assert store.add_subscribers("weekly", rows, chunk=1000) == 2500
+    # re-adding keeps numbers and moves choices
+    store.add_subscribers("weekly", [Subscriber(email="r0@example.com", topics=["markets"])])
+    assert store.subscriber_count("weekly") == 2500
+    assert store.get_subscriber("weekly", "r0@example.com").topics == ["markets"]
+    assert store.get_subscriber("weekly", "r1@example.com").topics is None
+    seqs = [s for m in store.masks("weekly")
+            for _, s in store.r.zrange(store.key("list", "weekly", "sel", m), 0, -1, withscores=True)]
+    assert sorted(seqs) == list(range(1, 2501))
