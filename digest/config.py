@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("var/outbox")
     batch_size: int = Field(default=1000, ge=1, le=1000)
     send_rate: float | None = Field(default=None, gt=0)  # emails per second, all workers
+    # Unacknowledged tasks return to the queue after this long (Redis broker):
+    # how soon a batch of a killed worker is looked at again.
+    visibility_timeout: int = Field(default=3600, ge=5)
 
     # Collection: polite, bounded fetching.
     fetch_timeout: float = Field(default=20.0, gt=0)

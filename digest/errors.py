@@ -52,6 +52,8 @@ class TransportError(DigestError):
     permanent: resending the same request cannot succeed (SendGrid 400).
     halt: nothing else should be sent either (401/403: a bad key).
     retry_after: seconds the server asked us to wait (429 X-RateLimit-Reset).
+    ambiguous: the request may have been accepted (sent, then no answer); resending
+        could deliver twice, so the batch is left for the operator to resolve.
     """
 
     def __init__(
@@ -62,9 +64,11 @@ class TransportError(DigestError):
         halt: bool = False,
         retry_after: float | None = None,
         status: int | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent or halt
         self.halt = halt
         self.retry_after = retry_after
         self.status = status
+        self.ambiguous = ambiguous
