@@ -14,7 +14,7 @@ from typing import Protocol
 from digest.config import Settings
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Recipient:
     email: str
     name: str = ""

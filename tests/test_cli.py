@@ -1,0 +1,66 @@
+"""The command line: clear errors naming the culprit, non-zero exits, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.workers import worker_env
+
+
+@pytest.fixture
+def run(settings):
+    env = worker_env(settings)
+
+    def _run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
+                              env={**env, **extra_env}, capture_output=True, text=True, timeout=60)
+    return _run
+
+
+def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
+    assert run("feeds", "add", "planet", "https://planet.example/feed.xml", "--name", "Planet").returncode == 0
+    assert run("topics", "add", "space", "--name", "Space", "--keywords", "nasa, rocket").returncode == 0
+    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example", "--topics", "space")
+    assert r.returncode == 0, r.stderr
+    assert run("subscribers", "add", "weekly", "Ann@Example.com", "--name", "Ann").returncode == 0
+    assert "planet\thttps://planet.example/feed.xml\tlast ok never\tok" in run("feeds", "ls").stdout
+    assert "space\tSpace\tnasa, rocket" in run("topics", "ls").stdout
+    assert "weekly\tWeekly\ten\t1 active subscribers" in run("lists", "ls").stdout
+    assert "ann@example.com\tAnn\tactive\tall topics" in run("subscribers", "ls", "weekly").stdout
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (("subscribers", "add", "nolist", "a@example.com"), "unknown list: 'nolist'"),
+    (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--topics", "cooking"),
+     "unknown topic: 'cooking'"),
+    (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--locale", "fr"), "locale 'fr'"),
+    (("feeds", "add", "planet", "ftp://planet.example/feed"), "not an http(s) URL"),
+    (("feeds", "add", "Bad Id", "https://planet.example/feed"), "not a valid id"),
+    (("feeds", "rm", "nothere"), "unknown feed: 'nothere'"),
+    (("send", "status", "weekly-20260101-9"), "unknown issue"),
+])
+def test_bad_input_names_the_culprit_and_exits_non_zero(run, store, args, culprit):
+    r = run(*args)
+    assert r.returncode != 0
+    assert culprit in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_an_invalid_address_is_refused_and_nothing_else_is_lost(run, store, weekly):
+    assert run("subscribers", "add", "weekly", "ok@example.com").returncode == 0
+    r = run("subscribers", "add", "weekly", "not-an-address")
+    assert r.returncode == 1 and "invalid email address 'not-an-address'" in r.stderr
+    assert store.subscriber_count("weekly") == 1
+
+
+def test_a_malformed_setting_is_named(run, store):
+    r = run("lists", "ls", BATCH_SIZE="5000")
+    assert r.returncode == 1 and "BATCH_SIZE" in r.stderr
+
+
+def test_no_redis_is_a_clear_error(run):
+    r = run("lists", "ls", REDIS_URL="redis://127.0.0.1:9/0")
+    assert r.returncode == 1 and "no Redis answers at REDIS_URL=redis://127.0.0.1:9/0" in r.stderr
