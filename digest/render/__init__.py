@@ -1,0 +1,32 @@
+"""Render one issue: Jinja2 once, premailer once, variants by assembly.
+
+Subscribers choose topics, so one issue has many variants. premailer costs about
+0.3 s a call, so it runs once per issue: the whole document is rendered with
+every section between markers, inlined once, then cut at the markers into a
+head, one part per section and a tail. A variant is those parts joined, which
+costs microseconds. Per-reader parts (links, greeting) stay placeholders that
+SendGrid fills per recipient (substitutions) and the outbox fills by replacement.
+"""
+
+from digest.render.engine import make_environment, translations
+from digest.render.issue import (
+    GREETING,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    RenderedIssue,
+    personalize,
+    premailer_calls,
+    render_issue,
+)
+
+__all__ = [
+    "GREETING",
+    "PREFERENCES_URL",
+    "UNSUBSCRIBE_URL",
+    "RenderedIssue",
+    "make_environment",
+    "personalize",
+    "premailer_calls",
+    "render_issue",
+    "translations",
+]

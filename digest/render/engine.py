@@ -1,0 +1,61 @@
+"""The Jinja2 environment: autoescaping, strict, translated, with Babel dates.
+
+Wording comes from gettext catalogs (digest/locale/<lang>/LC_MESSAGES/digest.po),
+compiled in memory at first use, so there is no build step and the .po file is
+the one source of truth. English is the identity.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.config import Settings
+
+LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
+
+
+@lru_cache(maxsize=None)
+def translations(locale: str) -> NullTranslations:
+    po = LOCALE_DIR / locale / "LC_MESSAGES" / "digest.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf)
+
+
+def make_environment(settings: Settings, locale: str = "en", timezone: str = "UTC") -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(settings.templates_dir)),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+
+    def short_date(value: datetime, fmt: str = "medium") -> str:
+        return format_date(value.astimezone(_zone(timezone)), format=fmt, locale=locale)
+
+    env.filters["short_date"] = short_date
+    return env
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
