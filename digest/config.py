@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Unacknowledged tasks return to the queue after this long (Redis broker):
     # how soon a batch of a killed worker is looked at again.
     visibility_timeout: int = Field(default=3600, ge=5)
+    # First retry delay after a 5xx or a refused connection; doubles each time, with jitter.
+    send_retry_base: float = Field(default=2.0, gt=0)
 
     # Collection: polite, bounded fetching.
     fetch_timeout: float = Field(default=20.0, gt=0)

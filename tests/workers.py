@@ -22,6 +22,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "OUTBOX_DIR": str(settings.outbox_dir),
         "VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
         "BATCH_SIZE": str(settings.batch_size),
+        "SEND_RETRY_BASE": str(settings.send_retry_base),
         **extra,
     })
     return env

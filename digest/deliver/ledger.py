@@ -1,0 +1,231 @@
+"""The send ledger: which batches of an issue exist and what happened to each.
+
+Keys (built with Store.key, under the same prefix as the rest of the store):
+
+    P:issue:{I}                 hash  list, created, subject, status, halt reason
+    P:issue:{I}:rendered        string the RenderedIssue JSON every batch is built from
+    P:issue:{I}:rcpt:{mask}     zset  frozen copy of list:{L}:sel:{mask} when the send began
+    P:issue:{I}:batches         hash  batch id -> state (see below)
+    P:issue:{I}:info            hash  batch id -> JSON: recipients, attempts, last error
+    P:issue:{I}:counts          hash  planned, accepted, suppressed, failed, requests
+    P:list:{L}:issues           zset  issue ids by creation time
+
+A batch id is "{mask}.{start}": ranks start .. start+size-1 of the frozen copy
+for that topic choice, so a batch is a fixed set of addresses from the moment
+the issue is planned.
+
+## The guarantee: every (issue, subscriber) pair is handed to SendGrid at most once
+
+    pending ──claim──▶ submitting|T ──accepted──▶ accepted
+       ▲                  │  │  └──400───────────▶ failed
+       │                  │  └──429/5xx/refused──▶ retry ──claim──▶ submitting|T'
+       └──401/403 (halt)──┘
+    submitting|T found by another claim ──▶ unconfirmed|T  (operator: resend | mark-sent)
+
+1. Each subscriber is in exactly one frozen copy once (a zset holds a member once;
+   all copies are taken in one MULTI, so a subscriber changing topics mid-copy is
+   in exactly one of them), and each rank is in exactly one batch.
+2. A batch is only sent by whoever moved it to submitting|T with a random token
+   T, atomically (Lua). Only pending and retry can be claimed; both mean "known
+   not handed over".
+3. A batch goes back to retry or pending only when the sender knows SendGrid did
+   not take it (an HTTP error status, or a connection that failed before the
+   request was written). A request that was sent but got no answer is left
+   unconfirmed: resending could deliver twice.
+4. A worker that dies mid-request leaves submitting|T. Its task is redelivered
+   (acks_late, reject_on_worker_lost); the new claim finds submitting, cannot know
+   whether SendGrid got the request, and marks the batch unconfirmed instead of
+   sending. If the first worker was only slow, its own report (same T) still
+   lands. So a crash can leave only the batches in flight at that instant
+   unconfirmed; `digest send status` lists them and the operator resolves each.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from digest.store import Store
+
+STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
+
+# KEYS: batches hash, issue hash. ARGV: batch id, token.
+_CLAIM = """
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s then return 'missing' end
+if redis.call('HEXISTS', KEYS[2], 'halted') == 1 then return 'halted' end
+local kind = string.match(s, '^[a-z]+')
+if kind == 'pending' or kind == 'retry' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'submitting|' .. ARGV[2])
+  return 'claimed'
+end
+if kind == 'submitting' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'unconfirmed|' .. string.sub(s, 12))
+  return 'unconfirmed'
+end
+return kind
+"""
+
+# Only the holder of token T reports; a late report after another claim marked the
+# batch unconfirmed|T still lands, since it is the truth. Counters move with it.
+# KEYS: batches, counts, info. ARGV: batch, token, new state, info json, then
+# counter name/increment pairs.
+_FINISH = """
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if s ~= 'submitting|' .. ARGV[2] and s ~= 'unconfirmed|' .. ARGV[2] then return 0 end
+local new = ARGV[3]
+if new == 'unconfirmed' then new = 'unconfirmed|' .. ARGV[2] end
+redis.call('HSET', KEYS[1], ARGV[1], new)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# KEYS: batches, counts, info. ARGV: batch, from-kind, to-state, counter, n.
+_RESOLVE = """
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s or string.match(s, '^[a-z]+') ~= ARGV[2] then return s or 'missing' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], ARGV[5]) end
+return 'ok'
+"""
+
+
+def state_kind(state: str) -> str:
+    return state.split("|", 1)[0]
+
+
+@dataclass
+class IssueStatus:
+    issue_id: str
+    meta: dict[str, str]
+    counts: dict[str, int]
+    states: dict[str, int]
+    problems: list[dict[str, Any]] = field(default_factory=list)  # unconfirmed and failed
+
+    @property
+    def finished(self) -> bool:
+        open_states = ("pending", "submitting", "retry")
+        return "halted" in self.meta or not any(self.states.get(s) for s in open_states)
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.r = store.r
+        self._claim = self.r.register_script(_CLAIM)
+        self._finish = self.r.register_script(_FINISH)
+        self._resolve = self.r.register_script(_RESOLVE)
+
+    def k(self, issue_id: str, *parts: object) -> str:
+        return self.store.key("issue", issue_id, *parts)
+
+    # -- planning --------------------------------------------------------------
+
+    def new_issue_id(self, list_slug: str, day: str) -> str:
+        n = self.r.incr(self.store.key("list", list_slug, "issue_seq"))
+        return f"{list_slug}-{day}-{n}"
+
+    def create(self, issue_id: str, list_slug: str, meta: dict[str, str], rendered_json: str) -> None:
+        with self.r.pipeline() as pipe:
+            pipe.hset(self.k(issue_id), mapping={"list": list_slug, "created": str(time.time()), **meta})
+            pipe.set(self.k(issue_id, "rendered"), rendered_json)
+            pipe.zadd(self.store.key("list", list_slug, "issues"), {issue_id: time.time()})
+            pipe.execute()
+
+    def freeze(self, issue_id: str, list_slug: str, masks: list[int]) -> dict[int, int]:
+        """Copy every topic-choice set of the list in one transaction; return sizes."""
+        with self.r.pipeline(transaction=True) as pipe:
+            for mask in masks:
+                pipe.copy(self.store.key("list", list_slug, "sel", mask), self.k(issue_id, "rcpt", mask), replace=True)
+            for mask in masks:
+                pipe.zcard(self.k(issue_id, "rcpt", mask))
+            sizes = pipe.execute()[len(masks):]
+        return dict(zip(masks, sizes))
+
+    def add_batches(self, issue_id: str, batch_ids: list[str], planned: int, skipped: int) -> None:
+        with self.r.pipeline() as pipe:
+            for i in range(0, len(batch_ids), 1000):
+                pipe.hset(self.k(issue_id, "batches"), mapping={b: "pending" for b in batch_ids[i:i + 1000]})
+            pipe.hset(self.k(issue_id, "counts"), mapping={"planned": planned, "no_section": skipped})
+            pipe.hset(self.k(issue_id), "status", "sending")
+            pipe.execute()
+
+    def drop_copy(self, issue_id: str, mask: int) -> None:
+        self.r.delete(self.k(issue_id, "rcpt", mask))
+
+    # -- reading ---------------------------------------------------------------
+
+    def meta(self, issue_id: str) -> dict[str, str]:
+        return self.r.hgetall(self.k(issue_id))
+
+    def rendered_json(self, issue_id: str) -> str | None:
+        return self.r.get(self.k(issue_id, "rendered"))
+
+    def members(self, issue_id: str, mask: int, start: int, size: int) -> list[str]:
+        return self.r.zrange(self.k(issue_id, "rcpt", mask), start, start + size - 1)
+
+    def batch_ids(self, issue_id: str, kinds: tuple[str, ...] | None = None) -> list[str]:
+        rows = self.r.hgetall(self.k(issue_id, "batches"))
+        return sorted(b for b, s in rows.items() if kinds is None or state_kind(s) in kinds)
+
+    def status(self, issue_id: str) -> IssueStatus:
+        meta = self.meta(issue_id)
+        states: dict[str, int] = {}
+        problems = []
+        batches = self.r.hgetall(self.k(issue_id, "batches"))
+        info = self.r.hgetall(self.k(issue_id, "info"))
+        for batch, state in sorted(batches.items()):
+            kind = state_kind(state)
+            states[kind] = states.get(kind, 0) + 1
+            if kind in ("unconfirmed", "failed"):
+                problems.append({"batch": batch, "state": kind, **json.loads(info.get(batch, "{}"))})
+        counts = {k: int(v) for k, v in self.r.hgetall(self.k(issue_id, "counts")).items()}
+        return IssueStatus(issue_id, meta, counts, states, problems)
+
+    def issues(self, list_slug: str) -> list[str]:
+        return self.r.zrange(self.store.key("list", list_slug, "issues"), 0, -1)
+
+    # -- the state machine -----------------------------------------------------
+
+    def claim(self, issue_id: str, batch_id: str, token: str) -> str:
+        return str(self._claim(keys=[self.k(issue_id, "batches"), self.k(issue_id)], args=[batch_id, token]))
+
+    def finish(
+        self, issue_id: str, batch_id: str, token: str, state: str, info: dict[str, Any],
+        **counters: int,
+    ) -> bool:
+        args: list[Any] = [batch_id, token, state, json.dumps(info)]
+        for name, n in counters.items():
+            args += [name, n]
+        keys = [self.k(issue_id, "batches"), self.k(issue_id, "counts"), self.k(issue_id, "info")]
+        return bool(self._finish(keys=keys, args=args))
+
+    def resolve(self, issue_id: str, batch_id: str, *, resend: bool) -> str:
+        """Operator's call on an unconfirmed (or failed) batch: send it again, or count it sent."""
+        keys = [self.k(issue_id, "batches"), self.k(issue_id, "counts"), self.k(issue_id, "info")]
+        recipients = json.loads(self.r.hget(self.k(issue_id, "info"), batch_id) or "{}").get("recipients", 0)
+        for kind in ("unconfirmed", "failed"):
+            if resend:
+                result = self._resolve(keys=keys, args=[batch_id, kind, "retry", "", 0])
+            else:
+                result = self._resolve(keys=keys, args=[batch_id, kind, "accepted", "accepted", recipients])
+            if result == "ok":
+                return "resend" if resend else "marked sent"
+        return f"left alone (state {result})"
+
+    def halt(self, issue_id: str, reason: str) -> None:
+        self.r.hset(self.k(issue_id), mapping={"halted": reason, "status": "halted"})
+
+    def resume(self, issue_id: str) -> None:
+        self.r.hdel(self.k(issue_id), "halted")
+        self.r.hset(self.k(issue_id), "status", "sending")
+
+    def mark_done_if_finished(self, issue_id: str) -> bool:
+        status = self.status(issue_id)
+        if status.finished and "halted" not in status.meta:
+            self.r.hset(self.k(issue_id), "status", "done")
+            return True
+        return False

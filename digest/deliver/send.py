@@ -1,0 +1,225 @@
+"""Sending one issue of a list: plan it once, then send batch by batch.
+
+`prepare_issue` renders the issue (premailer runs there, once), freezes the
+recipients and writes the batches. `send_batch` sends one batch and records the
+outcome; Celery runs it on the `send` queue (digest.tasks), `send_inline` runs
+every batch in this process. The exactly-once reasoning is in ledger.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from digest.config import Settings
+from digest.deliver.base import Envelope, Recipient, Sender
+from digest.deliver.ledger import Ledger
+from digest.deliver.ratelimit import RateLimiter
+from digest.errors import InvalidInput, NotFound, TransportError
+from digest.issue import next_issue
+from digest.links import TokenSigner
+from digest.models import DigestList
+from digest.render import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, RenderedIssue, premailer_calls
+from digest.store import Store, _unpack
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+
+
+@dataclass
+class Plan:
+    issue_id: str
+    batches: list[str]
+    recipients: int
+    no_section: int  # subscribers whose topics have nothing in this issue
+
+
+class HaltSend(Exception):
+    """The API key was refused: stop the whole send."""
+
+
+class RetryLater(Exception):
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter (attempt counts from 1)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def prepare_issue(store: Store, settings: Settings, list_slug: str, now: datetime | None = None) -> Plan:
+    now = now or datetime.now(timezone.utc)
+    digest_list = store.get_list(list_slug)
+    calls_before = premailer_calls()
+    content, rendered = next_issue(store, settings, list_slug, now=now)
+    if content.is_empty:
+        raise InvalidInput(
+            f"list {list_slug!r} has no articles from the last {digest_list.window_days} days: nothing to send"
+        )
+    ledger = Ledger(store)
+    issue_id = ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
+    meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
+    ledger.create(issue_id, list_slug, meta, rendered.to_json())
+    sizes = ledger.freeze(issue_id, list_slug, store.masks(list_slug))
+    batches: list[str] = []
+    planned = no_section = 0
+    for mask, size in sizes.items():
+        if rendered.assemble(store.topics_of_mask(list_slug, mask)) is None:
+            no_section += size
+            ledger.drop_copy(issue_id, mask)
+            continue
+        planned += size
+        batches += [f"{mask}.{start}" for start in range(0, size, settings.batch_size)]
+    ledger.add_batches(issue_id, batches, planned, no_section)
+    return Plan(issue_id, batches, planned, no_section)
+
+
+@lru_cache(maxsize=8)
+def _rendered(store: Store, issue_id: str) -> RenderedIssue:
+    raw = Ledger(store).rendered_json(issue_id)
+    if raw is None:
+        raise NotFound("issue", issue_id)
+    return RenderedIssue.from_json(raw)
+
+
+@lru_cache(maxsize=64)
+def _variant(store: Store, issue_id: str, list_slug: str, mask: int) -> tuple[str, str] | None:
+    return _rendered(store, issue_id).assemble(store.topics_of_mask(list_slug, mask))
+
+
+def list_id_header(digest_list: DigestList) -> str:
+    domain = digest_list.from_email.rsplit("@", 1)[-1]
+    return f"{digest_list.name} <{digest_list.slug}.{domain}>"
+
+
+def build_envelope(
+    store: Store, settings: Settings, issue_id: str, batch_id: str,
+) -> tuple[Envelope, int]:
+    """The request for one batch, and how many of its addresses were suppressed."""
+    ledger = Ledger(store)
+    list_slug = ledger.meta(issue_id)["list"]
+    digest_list = store.get_list(list_slug)
+    mask_text, start = batch_id.split(".")
+    mask = int(mask_text)
+    emails = ledger.members(issue_id, mask, int(start), settings.batch_size)
+    # Checked now, not at planning: an unsubscribe during the send is honoured.
+    records = store.r.hmget(store.key("list", list_slug, "subs"), emails)
+    blocked = store.suppressed(emails)
+    domain = digest_list.from_email.rsplit("@", 1)[-1]
+    signer = TokenSigner(settings)
+    rendered = _rendered(store, issue_id)
+    topics = store.topics_of_mask(list_slug, mask)
+    base = settings.base_url
+    recipients = []
+    for email, raw, is_blocked in zip(emails, records, blocked):
+        record = _unpack(raw) if raw is not None else None
+        if record is None or is_blocked or record["s"] != "active":
+            continue
+        token = signer.sign(list_slug, email)
+        unsubscribe = f"{base}/u/{token}"
+        recipients.append(Recipient(
+            email=email,
+            name=record["n"],
+            substitutions={
+                UNSUBSCRIBE_URL: unsubscribe,
+                PREFERENCES_URL: f"{base}/p/{token}",
+                GREETING: rendered.greeting(record["n"]),
+            },
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}>",
+            },
+        ))
+    variant = _variant(store, issue_id, list_slug, mask)
+    assert variant is not None, "planning drops choices with no section"
+    html, text = variant
+    envelope = Envelope(
+        subject=rendered.subject_for(topics),
+        html=html,
+        text=text,
+        from_email=digest_list.from_email,
+        from_name=digest_list.from_name or digest_list.name,
+        reply_to=digest_list.reply_to,
+        recipients=recipients,
+        headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click", "List-Id": list_id_header(digest_list)},
+        custom_args={"list": list_slug, "issue": issue_id},
+        categories=["digest", list_slug],
+    )
+    return envelope, len(emails) - len(recipients)
+
+
+def send_batch(
+    store: Store, settings: Settings, sender: Sender, issue_id: str, batch_id: str, attempt: int = 1,
+) -> str:
+    """Send one batch if we can claim it; return what became of it.
+
+    Raises RetryLater (transient failure; the batch is in `retry`) and HaltSend
+    (the key was refused; the batch is back to `pending` and the issue halted).
+    """
+    ledger = Ledger(store)
+    token = uuid.uuid4().hex
+    claim = ledger.claim(issue_id, batch_id, token)
+    if claim != "claimed":
+        return claim
+    try:
+        envelope, suppressed = build_envelope(store, settings, issue_id, batch_id)
+    except Exception:
+        ledger.finish(issue_id, batch_id, token, "retry", {"error": "could not build the batch"})
+        raise
+    n = len(envelope.recipients)
+    if n == 0:
+        ledger.finish(issue_id, batch_id, token, "skipped", {"recipients": 0}, suppressed=suppressed)
+        return "skipped"
+    if settings.send_rate:
+        RateLimiter(store, settings.send_rate).acquire(n)
+    info = {"recipients": n, "attempts": attempt, "at": time.time()}
+    try:
+        sender.send(envelope)
+    except TransportError as exc:
+        info["error"] = str(exc)
+        if exc.halt:
+            ledger.halt(issue_id, str(exc))
+            ledger.finish(issue_id, batch_id, token, "pending", info)
+            raise HaltSend(str(exc)) from None
+        if exc.ambiguous:
+            ledger.finish(issue_id, batch_id, token, "unconfirmed", info)
+            return "unconfirmed"
+        if exc.permanent or attempt >= MAX_ATTEMPTS:
+            ledger.finish(issue_id, batch_id, token, "failed", info, failed=n, requests=1)
+            return "failed"
+        ledger.finish(issue_id, batch_id, token, "retry", info, requests=1)
+        if exc.retry_after is not None:  # 429: wait for the reset, spread out so workers don't stampede
+            delay = exc.retry_after + random.uniform(0, settings.send_retry_base / 2)
+        else:
+            delay = backoff(attempt, settings.send_retry_base)
+        raise RetryLater(delay, str(exc)) from None
+    ledger.finish(issue_id, batch_id, token, "accepted", info, accepted=n, suppressed=suppressed, requests=1)
+    return "accepted"
+
+
+def send_inline(store: Store, settings: Settings, sender: Sender, issue_id: str) -> dict[str, int]:
+    """Send every open batch of an issue in this process (demo, --here, tests)."""
+    outcomes: dict[str, int] = {}
+    ledger = Ledger(store)
+    for batch_id in ledger.batch_ids(issue_id, ("pending", "retry")):
+        attempt = 1
+        while True:
+            try:
+                outcome = send_batch(store, settings, sender, issue_id, batch_id, attempt)
+                break
+            except RetryLater as wait:
+                attempt += 1
+                time.sleep(min(wait.delay, 30))
+            except HaltSend:
+                outcomes["halted"] = 1
+                return outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    ledger.mark_done_if_finished(issue_id)
+    return outcomes

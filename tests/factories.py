@@ -1,0 +1,40 @@
+"""Builders for domain objects in tests: articles for a week, a list's readers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from digest.models import Article, Subscriber
+from digest.store import Store
+
+
+def article(n: int, topic: str | None, *, days_ago: float = 1.0, feed: str = "planet") -> Article:
+    url = f"https://news.example/{topic or 'misc'}/{n}"
+    return Article(
+        id=hashlib.sha1(url.encode()).hexdigest(),
+        feed_id=feed,
+        source="Planet News",
+        title=f"{(topic or 'other').title()} story number {n}",
+        url=url,
+        guid=url,
+        published=datetime.now(timezone.utc) - timedelta(days=days_ago, minutes=n),
+        summary_html=f"<p>What happened in {topic or 'the world'}, part {n}.</p>",
+        summary_text=f"What happened in {topic or 'the world'}, part {n}.",
+        content_hash=hashlib.sha1(f"{topic}{n}".encode()).hexdigest(),
+        topics=[topic] if topic else [],
+    )
+
+
+def seed_week(store: Store, topics: list[str], per_topic: int = 3, unmatched: int = 2) -> list[Article]:
+    made = [article(i, t) for t in topics for i in range(per_topic)]
+    made += [article(i, None) for i in range(unmatched)]
+    for a in made:
+        store.save_article(a, 86400)
+    return made
+
+
+def readers(n: int, choices: list[list[str] | None], domain: str = "example.com") -> list[Subscriber]:
+    """n subscribers cycling through the given topic choices (None = everything)."""
+    return [Subscriber(email=f"reader{i}@{domain}", name=f"Reader {i}", topics=choices[i % len(choices)])
+            for i in range(n)]

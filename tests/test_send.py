@@ -1,0 +1,191 @@
+"""Sending an issue through the real sendgrid client to a loopback SendGrid."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.policy import default as default_policy
+
+import pytest
+
+from digest.deliver.ledger import Ledger
+from digest.deliver.outbox import OutboxSender
+from digest.deliver.send import HaltSend, prepare_issue, send_batch, send_inline
+from digest.deliver.sendgrid import SendGridSender
+from digest.errors import InvalidInput
+from digest.links import read_token
+from digest.models import Subscriber
+from digest.render import UNSUBSCRIBE_URL
+from digest.store import Store
+from tests.factories import readers, seed_week
+from tests.sendgrid_server import Behaviour, SendGridStub
+
+CHOICES = [None, ["space"], ["climate", "markets"], ["markets"], ["space", "more"]]
+
+
+@pytest.fixture
+def week(store: Store, weekly, topics):
+    return seed_week(store, ["climate", "space", "markets"])
+
+
+def sendgrid(stub: SendGridStub) -> SendGridSender:
+    return SendGridSender("SG.test-key", host=stub.url, timeout=5)
+
+
+def test_every_reader_gets_their_variant_once_with_their_own_links(store, settings, week):
+    store.add_subscribers("weekly", readers(230, CHOICES))
+    settings = settings.model_copy(update={"batch_size": 50})
+    with SendGridStub() as stub:
+        plan = prepare_issue(store, settings, "weekly")
+        assert send_inline(store, settings, sendgrid(stub), plan.issue_id) == {"accepted": len(plan.batches)}
+    assert stub.invalid == []
+    assert len(stub.recipients) == 230 and not stub.duplicates
+    assert stub.auth == {"Bearer SG.test-key"}
+    for body in stub.requests:
+        assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert body["headers"]["List-Id"] == "The Weekly Planet <weekly.planet.example>"
+        assert body["custom_args"] == {"list": "weekly", "issue": plan.issue_id}
+        assert body["content"][0]["type"] == "text/plain"
+        html = body["content"][1]["value"]
+        assert UNSUBSCRIBE_URL in html  # filled by SendGrid, per recipient
+        emails = [p["to"][0]["email"] for p in body["personalizations"]]
+        # one request, one variant: every recipient in it chose the same topics
+        assert len({tuple(store.get_subscriber("weekly", e).topics or ()) for e in emails}) == 1
+        for p in body["personalizations"]:
+            url = p["substitutions"][UNSUBSCRIBE_URL]
+            assert read_token(settings, url.rsplit("/", 1)[1]) == ("weekly", p["to"][0]["email"])
+            https, mailto = p["headers"]["List-Unsubscribe"].split(", ")
+            assert https == f"<{url}>" and mailto.startswith("<mailto:unsubscribe@planet.example?")
+    space_only = next(b for b in stub.requests
+                      if b["personalizations"][0]["to"][0]["email"] == "reader1@example.com")
+    assert "Space story number 0" in space_only["content"][1]["value"]
+    assert "Climate story number 0" not in space_only["content"][1]["value"]
+    status = Ledger(store).status(plan.issue_id)
+    assert status.counts["accepted"] == 230 and status.finished
+
+
+def test_unsubscribes_and_suppressions_during_a_send_are_honoured(store, settings, week):
+    store.add_subscribers("weekly", readers(20, [None]))
+    plan = prepare_issue(store, settings, "weekly")  # recipients frozen here ...
+    store.unsubscribe("weekly", "reader3@example.com")  # ... and these arrive mid-send
+    store.suppress("reader4@example.com", "bounce")
+    with SendGridStub() as stub:
+        send_inline(store, settings, sendgrid(stub), plan.issue_id)
+    assert set(stub.recipients) == {f"reader{i}@example.com" for i in range(20)} - {
+        "reader3@example.com", "reader4@example.com"}
+    assert Ledger(store).status(plan.issue_id).counts["suppressed"] == 2
+
+
+def test_a_400_fails_only_its_batch_and_keeps_sendgrids_reason(store, settings, week):
+    store.add_subscribers("weekly", readers(30, [None]))
+    settings = settings.model_copy(update={"batch_size": 10})
+    with SendGridStub(Behaviour(script=[400])) as stub:
+        plan = prepare_issue(store, settings, "weekly")
+        assert send_inline(store, settings, sendgrid(stub), plan.issue_id) == {"failed": 1, "accepted": 2}
+    status = Ledger(store).status(plan.issue_id)
+    assert status.counts["failed"] == 10 and status.counts["accepted"] == 20
+    [problem] = status.problems
+    assert problem["state"] == "failed" and "scripted 400" in problem["error"]
+    assert stub.statuses[400] == 1  # not retried blindly
+
+
+def test_a_refused_key_halts_the_send_and_resume_finishes_it_once(store, settings, week):
+    store.add_subscribers("weekly", readers(30, [None]))
+    settings = settings.model_copy(update={"batch_size": 10})
+    with SendGridStub(Behaviour(script=[202, 401])) as stub:
+        plan = prepare_issue(store, settings, "weekly")
+        outcome = send_inline(store, settings, sendgrid(stub), plan.issue_id)
+        assert outcome == {"accepted": 1, "halted": 1}
+        assert sum(stub.statuses.values()) == 2  # nothing after the 401
+        ledger = Ledger(store)
+        assert "SENDGRID_API_KEY" in ledger.meta(plan.issue_id)["halted"]
+        assert ledger.status(plan.issue_id).states == {"accepted": 1, "pending": 2}
+        ledger.resume(plan.issue_id)
+        send_inline(store, settings, sendgrid(stub), plan.issue_id)
+    assert len(stub.recipients) == 30 and not stub.duplicates
+
+
+def test_rate_limits_and_server_errors_are_retried_until_everyone_has_it_once(store, settings, week):
+    store.add_subscribers("weekly", readers(200, CHOICES))
+    settings = settings.model_copy(update={"batch_size": 10, "send_retry_base": 0.01})
+    with SendGridStub(Behaviour(rate_429=0.3, rate_500=0.1, reset_in=0.01)) as stub:
+        plan = prepare_issue(store, settings, "weekly")
+        send_inline(store, settings, sendgrid(stub), plan.issue_id)
+    assert stub.statuses[429] and stub.statuses[500]
+    assert len(stub.recipients) == 200 and not stub.duplicates
+
+
+def test_a_redelivered_batch_in_flight_is_left_unconfirmed_not_resent(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    ledger = Ledger(store)
+    [batch] = plan.batches
+    assert ledger.claim(plan.issue_id, batch, "dead-worker") == "claimed"  # ... and then it died
+    with SendGridStub() as stub:
+        assert send_batch(store, settings, sendgrid(stub), plan.issue_id, batch) == "unconfirmed"
+        assert not stub.recipients
+        status = ledger.status(plan.issue_id)
+        assert status.states == {"unconfirmed": 1} and status.finished
+        assert ledger.resolve(plan.issue_id, batch, resend=True) == "resend"
+        send_inline(store, settings, sendgrid(stub), plan.issue_id)
+    assert len(stub.recipients) == 5
+
+
+def test_the_slow_owner_of_an_unconfirmed_batch_can_still_confirm_it(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    ledger = Ledger(store)
+    [batch] = plan.batches
+    ledger.claim(plan.issue_id, batch, "slow")
+    assert ledger.claim(plan.issue_id, batch, "redelivered") == "unconfirmed"
+    assert ledger.finish(plan.issue_id, batch, "redelivered", "accepted", {}) is False
+    assert ledger.finish(plan.issue_id, batch, "slow", "accepted", {"recipients": 5}, accepted=5) is True
+    assert ledger.status(plan.issue_id).states == {"accepted": 1}
+
+
+def test_no_answer_after_sending_is_unconfirmed_not_retried(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    with SendGridStub(Behaviour(delay=1.0)) as stub:
+        plan = prepare_issue(store, settings, "weekly")
+        sender = SendGridSender("SG.k", host=stub.url, timeout=0.3)
+        assert send_inline(store, settings, sender, plan.issue_id) == {"unconfirmed": 1}
+    assert "no answer" in Ledger(store).status(plan.issue_id).problems[0]["error"]
+
+
+def test_an_unreachable_sendgrid_is_retried_safely(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    dead = SendGridSender("SG.k", host="http://127.0.0.1:9", timeout=1)
+    with pytest.raises(Exception) as raised:
+        send_batch(store, settings, dead, plan.issue_id, plan.batches[0])
+    assert type(raised.value).__name__ == "RetryLater"
+    assert Ledger(store).status(plan.issue_id).states == {"retry": 1}
+
+
+def test_readers_whose_topics_have_nothing_this_week_are_not_mailed(store, settings, weekly, topics):
+    seed_week(store, ["space"], unmatched=0)
+    store.add_subscribers("weekly", [Subscriber(email="m@example.com", topics=["markets"]),
+                                     Subscriber(email="s@example.com", topics=["space"])])
+    plan = prepare_issue(store, settings, "weekly")
+    assert (plan.recipients, plan.no_section) == (1, 1)
+
+
+def test_an_empty_week_is_refused_with_a_reason(store, settings, weekly):
+    with pytest.raises(InvalidInput, match="no articles"):
+        prepare_issue(store, settings, "weekly")
+
+
+def test_the_outbox_writes_one_openable_message_per_reader(store, settings, week):
+    store.add_subscribers("weekly", readers(3, [None, ["space"]]))
+    plan = prepare_issue(store, settings, "weekly")
+    send_inline(store, settings, OutboxSender(settings.outbox_dir), plan.issue_id)
+    files = sorted((settings.outbox_dir / plan.issue_id).glob("*.eml"))
+    assert [f.name for f in files] == [f"reader{i}@example.com.eml" for i in range(3)]
+    msg = email.message_from_bytes(files[1].read_bytes(), policy=default_policy)
+    assert msg["To"] == "Reader 1 <reader1@example.com>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    assert UNSUBSCRIBE_URL not in html and "https://digest.example/u/" in html
+    assert "https://digest.example/u/" in text
+    assert "Space story number 0" in html and "Climate story number 0" not in html
