@@ -1,0 +1,68 @@
+"""Thin Celery tasks: ids in, a plain function does the work, a short summary out."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from digest.celery_app import app, settings
+from digest.collect.collector import collect_feed
+from digest.deliver.base import Sender, make_sender
+from digest.deliver.ledger import Ledger
+from digest.deliver.send import HaltSend, RetryLater, prepare_issue, send_batch
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _store() -> Store:
+    return Store.from_url(settings.redis_url or settings.broker_url, settings.redis_prefix)
+
+
+@lru_cache(maxsize=1)
+def _sender() -> Sender:
+    return make_sender(settings)
+
+
+@app.task(name="digest.collect_all")
+def collect_all() -> int:
+    """Beat entry: one collection task per feed, so one slow feed holds up nothing."""
+    feeds = _store().feeds()
+    for feed in feeds:
+        collect.delay(feed.id)
+    return len(feeds)
+
+
+@app.task(name="digest.collect")
+def collect(feed_id: str) -> dict[str, object]:
+    result = collect_feed(_store(), settings, feed_id)
+    return {"feed": feed_id, "new": result.new, "error": result.error}
+
+
+@app.task(name="digest.send_issue")
+def send_issue(list_slug: str) -> str:
+    plan = prepare_issue(_store(), settings, list_slug)
+    enqueue_batches(plan.issue_id)
+    return plan.issue_id
+
+
+def enqueue_batches(issue_id: str) -> int:
+    """Queue every batch that is still open. Safe to repeat: claims decide who sends."""
+    batches = Ledger(_store()).batch_ids(issue_id, ("pending", "retry"))
+    for batch_id in batches:
+        send_batch_task.delay(issue_id, batch_id)
+    return len(batches)
+
+
+@app.task(name="digest.send_batch", bind=True, max_retries=None)
+def send_batch_task(self, issue_id: str, batch_id: str) -> str:  # type: ignore[no-untyped-def]
+    attempt = self.request.retries + 1
+    try:
+        outcome = send_batch(_store(), settings, _sender(), issue_id, batch_id, attempt)
+    except RetryLater as wait:
+        raise self.retry(countdown=wait.delay, exc=None) from None
+    except HaltSend as halt:
+        log.error("issue %s halted: %s", issue_id, halt)
+        return "halted"
+    return outcome
