@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Set up and run digest with nothing but Python 3.11+.
+
+    python3 dev.py demo     create .venv, install digest, run `digest demo`
+    python3 dev.py test     the same install, then the test suite
+    python3 dev.py bench    the same install, then the delivery benchmark (bench/send.py)
+
+Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+
+
+def install() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"digest needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not STAMP.exists() or STAMP.read_text() != wanted:
+        print("installing digest and its dependencies into .venv ...", flush=True)
+        pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
+        STAMP.write_text(wanted)
+
+
+def main() -> int:
+    verb, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    commands = {
+        "demo": [str(BIN / "digest"), "demo", *rest],
+        "test": [str(BIN / "python"), "-m", "pytest", *rest],
+        "bench": [str(BIN / "python"), str(ROOT / "bench" / "send.py"), *rest],
+    }
+    if verb not in commands:
+        print(__doc__)
+        return 2
+    install()
+    return subprocess.call(commands[verb], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
