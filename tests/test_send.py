@@ -189,3 +189,20 @@ def test_the_outbox_writes_one_openable_message_per_reader(store, settings, week
     assert UNSUBSCRIBE_URL not in html and "https://digest.example/u/" in html
     assert "https://digest.example/u/" in text
     assert "Space story number 0" in html and "Climate story number 0" not in html
+
+
+def test_choices_that_come_to_the_same_sections_share_full_batches(store, settings, weekly, topics):
+    # no markets story this week: "space" and "space + markets" readers get the same email
+    seed_week(store, ["space", "climate"], unmatched=0)
+    store.add_subscribers("weekly", readers(25, [["space"], ["space", "markets"], ["climate"]]))
+    settings = settings.model_copy(update={"batch_size": 10})
+    plan = prepare_issue(store, settings, "weekly")
+    ledger = Ledger(store)
+    sizes = sorted(len(ledger.members(plan.issue_id, b)) for b in plan.batches)
+    assert sizes == [7, 8, 10]  # 17 space-only-variant readers: 10 + 7; 8 climate readers
+    with SendGridStub() as stub:
+        send_inline(store, settings, sendgrid(stub), plan.issue_id)
+    assert len(stub.recipients) == 25 and not stub.duplicates
+    for body in stub.requests:
+        subjects = {tuple(store.get_subscriber("weekly", p["to"][0]["email"]).topics) for p in body["personalizations"]}
+        assert subjects in ({("climate",)}, {("space",), ("markets", "space")}, {("space",)}, {("markets", "space")})

@@ -5,14 +5,16 @@ Keys (built with Store.key, under the same prefix as the rest of the store):
     P:issue:{I}                 hash  list, created, subject, status, halt reason
     P:issue:{I}:rendered        string the RenderedIssue JSON every batch is built from
     P:issue:{I}:rcpt:{mask}     zset  frozen copy of list:{L}:sel:{mask} when the send began
+    P:issue:{I}:segments        hash  batch id -> its recipients: "mask:start:count;..."
     P:issue:{I}:batches         hash  batch id -> state (see below)
     P:issue:{I}:info            hash  batch id -> JSON: recipients, attempts, last error
     P:issue:{I}:counts          hash  planned, accepted, suppressed, failed, requests
     P:list:{L}:issues           zset  issue ids by creation time
 
-A batch id is "{mask}.{start}": ranks start .. start+size-1 of the frozen copy
-for that topic choice, so a batch is a fixed set of addresses from the moment
-the issue is planned.
+A batch is a list of segments, rank ranges of frozen copies whose topic choices
+all come to the same variant (the same sections this week), so one request
+carries one variant and batches fill up to 1,000 even when choices are many.
+A batch is a fixed set of addresses from the moment the issue is planned.
 
 ## The guarantee: every (issue, subscriber) pair is handed to SendGrid at most once
 
@@ -24,7 +26,8 @@ the issue is planned.
 
 1. Each subscriber is in exactly one frozen copy once (a zset holds a member once;
    all copies are taken in one MULTI, so a subscriber changing topics mid-copy is
-   in exactly one of them), and each rank is in exactly one batch.
+   in exactly one of them), and each rank of a copy is in exactly one segment of
+   exactly one batch.
 2. A batch is only sent by whoever moved it to submitting|T with a random token
    T, atomically (Lua). Only pending and retry can be claimed; both mean "known
    not handed over".
@@ -48,6 +51,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digest.store import Store
+
+Segment = tuple[int, int, int]  # mask, first rank, count
+
+# KEYS: subscriber records, suppressed, then one frozen copy per segment.
+# ARGV: first and last rank per segment.
+_FETCH = """
+local emails = {}
+for i = 3, #KEYS do
+  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 3) + 1], ARGV[2 * (i - 3) + 2])
+  for _, e in ipairs(part) do emails[#emails + 1] = e end
+end
+if #emails == 0 then return {{}, {}, {}} end
+return {emails, redis.call('HMGET', KEYS[1], unpack(emails)), redis.call('HMGET', KEYS[2], unpack(emails))}
+"""
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
 
@@ -118,6 +135,7 @@ class Ledger:
         self._claim = self.r.register_script(_CLAIM)
         self._finish = self.r.register_script(_FINISH)
         self._resolve = self.r.register_script(_RESOLVE)
+        self._fetch = self.r.register_script(_FETCH)
 
     def k(self, issue_id: str, *parts: object) -> str:
         return self.store.key("issue", issue_id, *parts)
@@ -145,10 +163,16 @@ class Ledger:
             sizes = pipe.execute()[len(masks):]
         return dict(zip(masks, sizes))
 
-    def add_batches(self, issue_id: str, batch_ids: list[str], planned: int, skipped: int) -> None:
+    def add_batches(
+        self, issue_id: str, batches: dict[str, list[Segment]], planned: int, skipped: int,
+    ) -> None:
+        ids = list(batches)
         with self.r.pipeline() as pipe:
-            for i in range(0, len(batch_ids), 1000):
-                pipe.hset(self.k(issue_id, "batches"), mapping={b: "pending" for b in batch_ids[i:i + 1000]})
+            for i in range(0, len(ids), 1000):
+                chunk = ids[i:i + 1000]
+                pipe.hset(self.k(issue_id, "segments"), mapping={
+                    b: ";".join(f"{m}:{s}:{n}" for m, s, n in batches[b]) for b in chunk})
+                pipe.hset(self.k(issue_id, "batches"), mapping={b: "pending" for b in chunk})
             pipe.hset(self.k(issue_id, "counts"), mapping={"planned": planned, "no_section": skipped})
             pipe.hset(self.k(issue_id), "status", "sending")
             pipe.execute()
@@ -164,8 +188,24 @@ class Ledger:
     def rendered_json(self, issue_id: str) -> str | None:
         return self.r.get(self.k(issue_id, "rendered"))
 
-    def members(self, issue_id: str, mask: int, start: int, size: int) -> list[str]:
-        return self.r.zrange(self.k(issue_id, "rcpt", mask), start, start + size - 1)
+    def segments(self, issue_id: str, batch_id: str) -> list[Segment]:
+        raw = self.r.hget(self.k(issue_id, "segments"), batch_id) or ""
+        return [tuple(map(int, seg.split(":"))) for seg in raw.split(";") if seg]  # type: ignore[misc]
+
+    def members(self, issue_id: str, batch_id: str) -> list[str]:
+        found: list[str] = []
+        for mask, start, count in self.segments(issue_id, batch_id):
+            found += self.r.zrange(self.k(issue_id, "rcpt", mask), start, start + count - 1)
+        return found
+
+    def fetch(
+        self, issue_id: str, segments: list[Segment], records_key: str, suppressed_key: str,
+    ) -> tuple[list[str], list[str | None], list[str | None]]:
+        """A batch's addresses, their subscriber records and suppression entries: one round trip."""
+        keys = [records_key, suppressed_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
+        args = [x for _, start, count in segments for x in (start, start + count - 1)]
+        emails, records, blocked = self._fetch(keys=keys, args=args)
+        return emails, [r or None for r in records], [b or None for b in blocked]
 
     def batch_ids(self, issue_id: str, kinds: tuple[str, ...] | None = None) -> list[str]:
         rows = self.r.hgetall(self.k(issue_id, "batches"))

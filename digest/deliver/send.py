@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from functools import lru_cache
 
 from digest.config import Settings
 from digest.deliver.base import Envelope, Recipient, Sender
-from digest.deliver.ledger import Ledger
+from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue
@@ -69,17 +70,44 @@ def prepare_issue(store: Store, settings: Settings, list_slug: str, now: datetim
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())
     sizes = ledger.freeze(issue_id, list_slug, store.masks(list_slug))
-    batches: list[str] = []
-    planned = no_section = 0
+    by_variant: dict[str, list[tuple[int, int]]] = {}
+    no_section = 0
     for mask, size in sizes.items():
-        if rendered.assemble(store.topics_of_mask(list_slug, mask)) is None:
+        variant = rendered.variant_key(store.topics_of_mask(list_slug, mask))
+        if not variant:
             no_section += size
             ledger.drop_copy(issue_id, mask)
-            continue
-        planned += size
-        batches += [f"{mask}.{start}" for start in range(0, size, settings.batch_size)]
+        elif size:
+            by_variant.setdefault(variant, []).append((mask, size))
+    batches = pack_batches(by_variant.values(), settings.batch_size)
+    planned = sum(size for parts in by_variant.values() for _, size in parts)
     ledger.add_batches(issue_id, batches, planned, no_section)
-    return Plan(issue_id, batches, planned, no_section)
+    return Plan(issue_id, list(batches), planned, no_section)
+
+
+def pack_batches(variants: Iterable[list[tuple[int, int]]], size: int) -> dict[str, list[Segment]]:
+    """Cut each variant's (mask, count) groups into batches of at most `size` recipients.
+
+    Groups of one variant share batches, so a batch is full unless it is the
+    variant's last one.
+    """
+    batches: dict[str, list[Segment]] = {}
+    for groups in variants:
+        current: list[Segment] = []
+        room = size
+        for mask, count in groups:
+            start = 0
+            while start < count:
+                take = min(room, count - start)
+                current.append((mask, start, take))
+                start += take
+                room -= take
+                if room == 0:
+                    batches[f"{len(batches):06d}"] = current
+                    current, room = [], size
+        if current:
+            batches[f"{len(batches):06d}"] = current
+    return batches
 
 
 @lru_cache(maxsize=8)
@@ -107,12 +135,11 @@ def build_envelope(
     ledger = Ledger(store)
     list_slug = ledger.meta(issue_id)["list"]
     digest_list = store.get_list(list_slug)
-    mask_text, start = batch_id.split(".")
-    mask = int(mask_text)
-    emails = ledger.members(issue_id, mask, int(start), settings.batch_size)
+    segments = ledger.segments(issue_id, batch_id)
+    mask = segments[0][0]  # every segment of a batch comes to the same variant
     # Checked now, not at planning: an unsubscribe during the send is honoured.
-    records = store.r.hmget(store.key("list", list_slug, "subs"), emails)
-    blocked = store.suppressed(emails)
+    emails, records, blocked = ledger.fetch(
+        issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
     domain = digest_list.from_email.rsplit("@", 1)[-1]
     signer = TokenSigner(settings)
     rendered = _rendered(store, issue_id)
