@@ -27,7 +27,8 @@ from digest.deliver.send import prepare_issue, send_inline
 from digest.issue import next_issue
 from digest.models import DigestList, Feed, Subscriber, Topic
 from digest.redis_server import ensure_redis
-from digest.render import PREFERENCES_URL, GREETING, UNSUBSCRIBE_URL, personalize
+from digest.links import SAMPLE_READER, make_token
+from digest.render import personalize
 from digest.store import Store
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -129,8 +130,8 @@ def run_demo(output: Path) -> None:
         content, rendered = next_issue(store, settings, lst.slug)
         html, _text = rendered.assemble(None) or ("", "")
         preview = output / f"preview-{lst.slug}.html"
-        preview.write_text(personalize(html, {UNSUBSCRIBE_URL: "#", PREFERENCES_URL: "#", GREETING: rendered.greeting("")}),
-                           encoding="utf-8")
+        sample = rendered.reader_values(make_token(settings, lst.slug, SAMPLE_READER), "")
+        preview.write_text(personalize(html, sample), encoding="utf-8")
         plan = prepare_issue(store, settings, lst.slug)
         send_inline(store, settings, sender, plan.issue_id)
         sections = ", ".join(f"{s.name} ({len(s.articles)})" for s in content.sections)

@@ -19,7 +19,8 @@ import hmac
 from digest.config import Settings
 from digest.errors import InvalidInput
 
-_TAG_BYTES = 16  # 128-bit tag: far beyond guessing range, keeps URLs short
+_TAG_BYTES = 16
+SAMPLE_READER = "reader@example.com"  # whose links previews show  # 128-bit tag: far beyond guessing range, keeps URLs short
 
 
 def _b64(data: bytes) -> str:
@@ -35,10 +36,13 @@ class TokenSigner:
 
     def __init__(self, settings: Settings, purpose: str = "subscriber") -> None:
         secret = settings.secret_key.get_secret_value().encode("utf-8")
-        self._key = hashlib.sha256(b"digest." + purpose.encode() + b"\0" + secret).digest()
+        key = hashlib.sha256(b"digest." + purpose.encode() + b"\0" + secret).digest()
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per token: keying once
 
     def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return mac.digest()[:_TAG_BYTES]
 
     def sign(self, list_slug: str, email: str) -> str:
         payload = f"{list_slug}\n{email}".encode("utf-8")

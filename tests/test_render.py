@@ -11,7 +11,7 @@ import pytest
 
 from digest.issue import build_issue, next_issue
 from digest.models import DigestList
-from digest.render import GREETING, UNSUBSCRIBE_URL, premailer_calls, render_issue
+from digest.render import GREETING, READER_TOKEN, premailer_calls, render_issue
 from digest.store import Store
 from tests.factories import article, seed_week
 
@@ -96,7 +96,8 @@ def test_feed_text_is_escaped_and_the_reader_parts_stay_placeholders(store, sett
     _, rendered = next_issue(store, settings, "weekly")
     html, text = rendered.assemble(None)
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert UNSUBSCRIBE_URL in html and UNSUBSCRIBE_URL in text and GREETING in html
+    assert f"https://digest.example/u/{READER_TOKEN}" in html and f"/u/{READER_TOKEN}" in text
+    assert f"https://digest.example/p/{READER_TOKEN}" in html and GREETING in html
     assert rendered.greeting("<b>Eve</b>") == "Hello &lt;b&gt;Eve&lt;/b&gt;, here is your week."
     assert rendered.greeting(" ") == "Here is your week."
 

@@ -75,7 +75,7 @@ def test_preview_is_the_issue_as_sent_with_real_links(client, store, settings, w
     assert r.status_code == 200 and "Space story number 0" in html and "Climate story" not in html
     assert "Hello Bob, here is your week." in html
     assert f"https://digest.example/u/{make_token(settings, 'weekly', 'bob@example.com')}" in html
-    assert "-unsubscribe_url-" not in html
+    assert "-reader_token-" not in html
     text = client.get("/lists/weekly/preview?format=text")
     assert text.mimetype == "text/plain" and "== Space ==" in text.data.decode()
 

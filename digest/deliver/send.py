@@ -25,7 +25,7 @@ from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue
 from digest.links import TokenSigner
 from digest.models import DigestList
-from digest.render import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, RenderedIssue, premailer_calls
+from digest.render import RenderedIssue, premailer_calls
 from digest.store import Store, _unpack
 
 log = logging.getLogger(__name__)
@@ -155,11 +155,7 @@ def build_envelope(
         recipients.append(Recipient(
             email=email,
             name=record["n"],
-            substitutions={
-                UNSUBSCRIBE_URL: unsubscribe,
-                PREFERENCES_URL: f"{base}/p/{token}",
-                GREETING: rendered.greeting(record["n"]),
-            },
+            substitutions=rendered.reader_values(token, record["n"]),
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}>",
             },

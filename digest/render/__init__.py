@@ -11,8 +11,7 @@ SendGrid fills per recipient (substitutions) and the outbox fills by replacement
 from digest.render.engine import make_environment, translations
 from digest.render.issue import (
     GREETING,
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
+    READER_TOKEN,
     RenderedIssue,
     personalize,
     premailer_calls,
@@ -21,8 +20,7 @@ from digest.render.issue import (
 
 __all__ = [
     "GREETING",
-    "PREFERENCES_URL",
-    "UNSUBSCRIBE_URL",
+    "READER_TOKEN",
     "RenderedIssue",
     "make_environment",
     "personalize",

@@ -14,9 +14,10 @@ from digest.config import Settings
 from digest.issue import IssueContent
 from digest.render.engine import make_environment, translations
 
-# Per-reader placeholders, filled by SendGrid substitutions or the outbox.
-UNSUBSCRIBE_URL = "-unsubscribe_url-"
-PREFERENCES_URL = "-preferences_url-"
+# Per-reader placeholders, filled by SendGrid substitutions or the outbox. The
+# links carry only the token as a placeholder, which keeps each of a million
+# personalizations small.
+READER_TOKEN = "-reader_token-"
 GREETING = "-greeting-"
 # Per-variant placeholder, filled by RenderedIssue.assemble.
 _PREHEADER = "-digest-preheader-"
@@ -106,6 +107,10 @@ class RenderedIssue:
         count = sum(len(self.headlines[s]) for s in chosen)
         return self.wording["preheader"] % {"count": count, "headlines": " · ".join(tops[:3])}
 
+    def reader_values(self, token: str, name: str) -> dict[str, str]:
+        """The substitutions that make a variant one reader's email."""
+        return {READER_TOKEN: token, GREETING: self.greeting(name)}
+
     def greeting(self, name: str) -> str:
         """The greeting line for one reader (HTML-safe: it is substituted into both parts)."""
         if not name.strip():
@@ -128,8 +133,8 @@ def render_issue(content: IssueContent, settings: Settings) -> RenderedIssue:
         "digest_list": lst,
         "issue_date": env.filters["short_date"](content.now, "long"),
         "sections": content.sections,
-        "unsubscribe_url": UNSUBSCRIBE_URL,
-        "preferences_url": PREFERENCES_URL,
+        "unsubscribe_url": f"{settings.base_url}/u/{READER_TOKEN}",
+        "preferences_url": f"{settings.base_url}/p/{READER_TOKEN}",
         "greeting_marker": GREETING,
         "preheader_marker": _PREHEADER,
     }

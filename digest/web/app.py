@@ -11,9 +11,9 @@ from flask import Flask, Response, abort, g, render_template, request
 from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.issue import next_issue
-from digest.links import TokenSigner, preferences_url, unsubscribe_url
+from digest.links import SAMPLE_READER, TokenSigner
 from digest.models import MORE_NEWS, Subscriber
-from digest.render import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, personalize, translations
+from digest.render import personalize, translations
 from digest.store import Store
 
 SECURITY_HEADERS = {
@@ -71,13 +71,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         variant = rendered.assemble(topics)
         if variant is None:
             abort(404, description="none of these topics has articles in the next issue")
-        email = request.args.get("email") or "reader@example.com"
+        email = request.args.get("email") or SAMPLE_READER
         name = store.get_subscriber(slug, email).name if request.args.get("email") else ""
-        values = {
-            UNSUBSCRIBE_URL: unsubscribe_url(settings, slug, email),
-            PREFERENCES_URL: preferences_url(settings, slug, email),
-            GREETING: rendered.greeting(name),
-        }
+        values = rendered.reader_values(signer.sign(slug, email), name)
         if request.args.get("format") == "text":
             return Response(personalize(variant[1], values), mimetype="text/plain")
         return Response(personalize(variant[0], values), mimetype="text/html")
