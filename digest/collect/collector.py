@@ -42,13 +42,13 @@ class CollectResult:
 def to_article(entry: RawEntry, feed: Feed, source: str, now: datetime) -> Article:
     """One cleaned Article from one raw entry; InvalidInput if it has nothing to show."""
     link = canonical_url(entry.link) if entry.link.startswith(("http://", "https://")) else ""
-    if not entry.title and not link:
-        raise InvalidInput("entry has neither a title nor a link")
     body_html = sanitize_html(entry.content_html or entry.summary_html)
     if len(body_html) > SUMMARY_MAX_CHARS * 2:
         body_html = sanitize_html(entry.summary_html) if entry.summary_html else ""
     text = html_to_text(body_html)[:SUMMARY_MAX_CHARS]
-    title = html_to_text(entry.title) or text[:80] or link
+    title = html_to_text(entry.title) or _excerpt(text) or link
+    if not title:
+        raise InvalidInput("entry has no title, link or text to show")
     guid = entry.guid or link
     identity = link or f"{feed.id}\n{guid}"
     image = entry.image if entry.image and entry.image.startswith(("http://", "https://")) else None
@@ -68,6 +68,11 @@ def to_article(entry: RawEntry, feed: Feed, source: str, now: datetime) -> Artic
         content_hash=content_hash(title, text),
         collected_at=now,
     )
+
+
+def _excerpt(text: str, words: int = 12) -> str:
+    cut = text.split()
+    return " ".join(cut[:words]) + ("…" if len(cut) > words else "")
 
 
 def _backoff(state: FeedState, settings: Settings, retry_after: float | None, now: datetime) -> datetime:

@@ -114,7 +114,7 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         doc = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FeedError(f"{url}: invalid JSON ({exc})") from None
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
+    if not isinstance(doc, dict) or "jsonfeed.org/version/" not in str(doc.get("version", "")):
         raise FeedError(f"{url}: JSON, but not a JSON Feed (no jsonfeed.org version)")
     items = doc.get("items")
     if not isinstance(items, list):

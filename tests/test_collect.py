@@ -1,0 +1,128 @@
+"""Collecting feeds from a loopback server into the real store."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.collect.collector import collect_feed
+from digest.models import Feed
+from digest.store import Store
+from tests.feedserver import FeedServer
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Planet</title>
+<item><title>Rocket reaches orbit</title><link>https://planet.example/a?utm_source=rss&amp;id=7&amp;fbclid=zz</link>
+<guid>a-1</guid><pubDate>Sun, 22 Nov 2026 10:00:00 +0100</pubDate><category>Space</category>
+<description><![CDATA[<p onclick="x()">Launch went well.</p><script>alert(1)</script>
+<img src="https://planet.example/i.jpg" onerror="steal()"><img src="https://t.example/p.gif" width="1" height="1">
+<iframe src="https://ads.example"></iframe><a href="javascript:alert(1)">x</a><style>p{}</style>]]></description></item>
+<item><title>Markets calm</title><link>https://planet.example/b</link><guid>b-1</guid>
+<pubDate>Sat, 21 Nov 2026 08:00:00 GMT</pubDate><description>Stocks flat.</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Orbit</title>
+<id>tag:o</id><updated>2026-11-22T10:00:00Z</updated><entry><title>Probe lands on Mars</title><id>tag:o:1</id>
+<link href="https://orbit.example/mars"/><published>2026-11-22T09:30:00-05:00</published><author><name>Sam</name></author>
+<content type="html">&lt;p&gt;Touchdown.&lt;/p&gt;</content></entry></feed>"""
+
+JSONFEED = """{"version": "https://jsonfeed.org/version/1.1", "title": "Brief", "items": [
+{"id": "j1", "url": "https://brief.example/rates", "title": "Rates hold", "content_text": "The bank held rates.",
+ "date_published": "2026-11-22T07:00:00Z", "image": "https://brief.example/r.jpg", "tags": ["Markets"],
+ "authors": [{"name": "Priya"}]}]}"""
+
+
+@pytest.fixture
+def server():
+    s = FeedServer()
+    yield s
+    s.close()
+
+
+def add(store: Store, feed_id: str, url: str) -> Feed:
+    feed = Feed(id=feed_id, url=url)
+    store.add_feed(feed)
+    return feed
+
+
+def week(store: Store):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    return store.articles_between(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
+
+
+def test_rss_atom_and_json_feed_become_clean_articles(store, settings, server, topics):
+    add(store, "rss", server.route("/rss", RSS))
+    add(store, "atom", server.route("/atom", ATOM))
+    add(store, "json", server.route("/json", JSONFEED))
+    results = [collect_feed(store, settings, f) for f in ("rss", "atom", "json")]
+    assert [(r.new, r.error) for r in results] == [(2, None), (1, None), (1, None)]
+    by_title = {a.title: a for a in week(store)}
+    rocket = by_title["Rocket reaches orbit"]
+    assert rocket.url == "https://planet.example/a?id=7"  # tracking parameters gone
+    assert rocket.published.isoformat() == "2026-11-22T09:00:00+00:00"
+    assert rocket.source == "Planet" and rocket.categories == ["Space"] and rocket.topics == ["space"]
+    assert rocket.image == "https://planet.example/i.jpg"
+    for bad in ("<script", "onerror", "onclick", "<iframe", "javascript:", "<style", "t.example/p.gif"):
+        assert bad not in rocket.summary_html
+    mars = by_title["Probe lands on Mars"]
+    assert mars.published.isoformat() == "2026-11-22T14:30:00+00:00" and mars.author == "Sam"
+    assert mars.topics == ["space"] and mars.summary_text == "Touchdown."
+    rates = by_title["Rates hold"]
+    assert rates.image == "https://brief.example/r.jpg" and rates.topics == ["markets"] and rates.author == "Priya"
+    assert by_title["Markets calm"].topics == []  # one body mention is not enough: More news
+
+
+def test_a_304_costs_no_parsing_and_sends_the_validators_back(store, settings, server):
+    add(store, "rss", server.route("/rss", RSS, etag='"v1"', headers={"Last-Modified": "Sun, 22 Nov 2026 10:00:00 GMT"}))
+    assert collect_feed(store, settings, "rss").new == 2
+    second = collect_feed(store, settings, "rss")
+    assert second.not_modified and second.new == 0
+    _, headers = server.requests[-1]
+    assert headers["If-None-Match"] == '"v1"'
+    assert headers["If-Modified-Since"] == "Sun, 22 Nov 2026 10:00:00 GMT"
+    assert headers["User-Agent"].startswith("digest/")
+
+
+def test_redirects_are_followed(store, settings, server):
+    server.route("/new", ATOM)
+    add(store, "moved", server.route("/old", status=301, headers={"Location": server.url("/new")}))
+    assert collect_feed(store, settings, "moved").new == 1
+
+
+def test_a_broken_feed_records_its_error_backs_off_and_stops_no_one(store, settings, server):
+    add(store, "broken", server.route("/broken", "<html><body>Not a feed at all</body></html>"))
+    add(store, "gone", server.route("/gone", status=500))
+    add(store, "good", server.route("/good", ATOM))
+    results = {f: collect_feed(store, settings, f) for f in ("broken", "gone", "good")}
+    assert "not a feed" in results["broken"].error and "/broken" in results["broken"].error
+    assert "HTTP 500" in results["gone"].error
+    assert results["good"].new == 1
+    state = store.feed_state("broken")
+    assert state.error_count == 1 and state.next_fetch_at is not None
+    assert collect_feed(store, settings, "broken").skipped  # backing off
+    again = collect_feed(store, settings, "broken", force=True)
+    assert again.error and store.feed_state("broken").error_count == 2
+    later = store.feed_state("broken").next_fetch_at - store.feed_state("broken").last_fetched_at
+    assert later.total_seconds() == 30 * 60  # doubled
+
+
+def test_a_feed_that_times_out_is_an_error_not_a_hang(store, settings, server):
+    add(store, "slow", server.route("/slow", RSS, delay=2.0))
+    settings = settings.model_copy(update={"fetch_timeout": 0.3})
+    result = collect_feed(store, settings, "slow")
+    assert "timed out" in result.error
+
+
+def test_an_oversized_feed_is_refused(store, settings, server):
+    add(store, "huge", server.route("/huge", RSS + " " * 5000))
+    settings = settings.model_copy(update={"fetch_max_bytes": 2000})
+    assert "2000-byte cap" in collect_feed(store, settings, "huge").error
+
+
+def test_the_same_story_from_two_feeds_is_kept_once(store, settings, server):
+    add(store, "rss", server.route("/rss", RSS))
+    copy = RSS.replace("<title>Planet</title>", "<title>Mirror</title>").replace("a-1", "m-1").replace("b-1", "m-2")
+    add(store, "mirror", server.route("/mirror", copy))
+    collect_feed(store, settings, "rss")
+    mirrored = collect_feed(store, settings, "mirror")
+    assert (mirrored.new, mirrored.duplicates) == (0, 2)
+    assert len(week(store)) == 2
