@@ -45,6 +45,9 @@ def make_celery(settings: Settings) -> Celery:
             # sweep is every 100 s, whatever the visibility timeout).
             "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 5)),
             "unacked_restore_throttle": 1,
+            # A worker killed during that sweep leaves its lock behind; it must
+            # expire well before anyone would wait for a redelivery.
+            "unacked_mutex_expire": min(300, settings.visibility_timeout),
             # Queues live under the same prefix as the data, so installations
             # (and test runs) sharing one Redis never take each other's tasks.
             "global_keyprefix": f"{settings.redis_prefix}:celery:",

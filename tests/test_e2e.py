@@ -92,7 +92,7 @@ def _send_through_workers(store, settings, tmp_path, stub, n_workers=2, chaos=No
             app.send_task("digest.send_batch", args=[plan.issue_id, batch], queue="send")
         if chaos:
             chaos(workers)
-        wait_for(lambda: ledger.status(plan.issue_id).finished, 240, interval=0.3, what="every batch to settle")
+        wait_for(lambda: ledger.status(plan.issue_id).finished, 120, interval=0.3, what="every batch to settle")
     finally:
         for w in workers:
             w.stop()
