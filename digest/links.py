@@ -45,8 +45,12 @@ class TokenSigner:
         return mac.digest()[:_TAG_BYTES]
 
     def sign(self, list_slug: str, email: str) -> str:
+        # Called once per recipient of every send: kept to the bare calls.
         payload = f"{list_slug}\n{email}".encode("utf-8")
-        return f"{_b64(payload)}.{_b64(self._tag(payload))}"
+        mac = self._keyed.copy()
+        mac.update(payload)
+        tag = base64.urlsafe_b64encode(mac.digest()[:_TAG_BYTES])[:22]  # 16 bytes: 22 chars, no padding
+        return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii") + "." + tag.decode("ascii")
 
     def read(self, token: str) -> tuple[str, str]:
         try:

@@ -113,9 +113,12 @@ class RenderedIssue:
 
     def greeting(self, name: str) -> str:
         """The greeting line for one reader (HTML-safe: it is substituted into both parts)."""
-        if not name.strip():
+        name = name.strip()
+        if not name:
             return self.wording["greeting_anonymous"]
-        return self.wording["greeting"] % {"name": htmllib.escape(name.strip(), quote=False)}
+        if "&" in name or "<" in name or ">" in name:
+            name = htmllib.escape(name, quote=False)
+        return self.wording["greeting"] % {"name": name}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
