@@ -301,7 +301,7 @@ def send() -> None:
 @pass_ctx
 def send_now(ctx: Context, list_slug: str, here: bool, no_wait: bool) -> None:
     """Send a list's next issue now and wait until it is handed over."""
-    from digest.deliver.base import make_sender
+    from digest.deliver import make_sender
     from digest.deliver.send import prepare_issue, send_inline
 
     plan = prepare_issue(ctx.store, ctx.settings, list_slug)
@@ -394,7 +394,7 @@ def send_resolve(ctx: Context, issue_id: str, batch_id: str, action: str | None)
 @pass_ctx
 def send_resume(ctx: Context, issue_id: str, here: bool) -> None:
     """Lift a halt and queue every batch that is still open."""
-    from digest.deliver.base import make_sender
+    from digest.deliver import make_sender
     from digest.deliver.ledger import Ledger
     from digest.deliver.send import send_inline
 

@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from digest.celery_app import app, settings
 from digest.collect.collector import collect_feed
-from digest.deliver.base import Sender, make_sender
+from digest.deliver import make_sender
+from digest.deliver.base import Sender
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import HaltSend, RetryLater, prepare_issue, send_batch
 from digest.store import Store

@@ -207,3 +207,11 @@ def test_choices_that_come_to_the_same_sections_share_full_batches(store, settin
     for body in stub.requests:
         subjects = {tuple(store.get_subscriber("weekly", p["to"][0]["email"]).topics) for p in body["personalizations"]}
         assert subjects in ({("climate",)}, {("space",), ("markets", "space")}, {("space",)}, {("markets", "space")})
+
+
+def test_without_an_api_key_mail_goes_to_the_outbox(settings):
+    from digest.deliver import make_sender
+
+    assert make_sender(settings).name == "outbox"
+    keyed = settings.model_copy(update={"sendgrid_api_key": type(settings.secret_key)("SG.k")})
+    assert make_sender(keyed).name == "sendgrid"

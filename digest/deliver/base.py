@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from digest.config import Settings
 
 
 @dataclass(slots=True)
@@ -41,18 +40,3 @@ class Sender(Protocol):
     name: str
 
     def send(self, envelope: Envelope) -> None: ...
-
-
-def make_sender(settings: Settings) -> Sender:
-    """SendGrid when an API key is set, else the file outbox."""
-    if settings.sendgrid_api_key is not None:
-        from digest.deliver.sendgrid import SendGridSender
-
-        return SendGridSender(
-            settings.sendgrid_api_key.get_secret_value(),
-            host=settings.sendgrid_api_host,
-            timeout=settings.sendgrid_timeout,
-        )
-    from digest.deliver.outbox import OutboxSender
-
-    return OutboxSender(settings.outbox_dir)

@@ -7,12 +7,15 @@ import json
 import logging
 import re
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import premailer
 
 from digest.config import Settings
-from digest.issue import IssueContent
 from digest.render.engine import make_environment, translations
+
+if TYPE_CHECKING:  # digest.issue renders through this module
+    from digest.issue import IssueContent
 
 # Per-reader placeholders, filled by SendGrid substitutions or the outbox. The
 # links carry only the token as a placeholder, which keeps each of a million
