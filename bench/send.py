@@ -68,7 +68,8 @@ def load(store: Store, n: int, seed: int = 1) -> None:
 
 def start_sink(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port_file = tmp / "sink.port"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sink.py"), str(port_file)])
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "sink.py"), str(port_file)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not port_file.exists() or not port_file.read_text():
         time.sleep(0.05)
     return proc, f"http://127.0.0.1:{port_file.read_text()}"
@@ -95,6 +96,30 @@ def peak_rss_mb(pgid: int) -> list[float]:
         except (OSError, ValueError):
             continue
     return sorted(peaks, reverse=True)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of these processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(stat.name)) == pgid:
+                pids.append(int(stat.name))
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def floor(store: Store, url: str, official_client: bool = False) -> float:
@@ -161,6 +186,9 @@ def main() -> None:
 
         app = make_celery(settings)
         ledger = Ledger(store)
+        worker_pids = [p for w in workers for p in group_pids(w.pid)]
+        redis_pids = [_server.process.pid] if _server and _server.process else []
+        cpu_before = [cpu_seconds(worker_pids), cpu_seconds([sink_proc.pid]), cpu_seconds(redis_pids)]
         started = time.perf_counter()
         plan = prepare_issue(store, settings, "bench")
         planned = time.perf_counter() - started
@@ -170,6 +198,7 @@ def main() -> None:
         while not ledger.status(plan.issue_id).finished:
             time.sleep(0.2)
         wall = time.perf_counter() - started
+        cpu = [cpu_seconds(p) - b for p, b in zip([worker_pids, [sink_proc.pid], redis_pids], cpu_before)]
         status = ledger.status(plan.issue_id)
         got = sink(sink_url)
         peaks = [peak_rss_mb(w.pid) for w in workers]
@@ -191,6 +220,8 @@ def main() -> None:
         print(f"premailer calls        {ledger.meta(plan.issue_id).get('premailer_calls', '?')}")
         for i, p in enumerate(peaks):
             print(f"worker {i} peak memory  " + ", ".join(f"{mb:.0f} MB" for mb in p) + "  (main, pool children)")
+        print(f"cpu seconds            workers {cpu[0]:.1f}, sink {cpu[1]:.1f}, redis {cpu[2]:.1f} "
+              f"(2 cores: {2 * wall:.1f} available)")
         print(f"duplicates             {got['duplicates']}")
         print(f"lost                   {n - got['unique']}")
         print(f"floor                  {floor_wall:.2f} s for {floor_got['recipients']:,} recipients "

@@ -9,7 +9,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:articles                  zset  article id, scored by published time
     P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires)
     P:lists                     hash  list slug -> DigestList JSON
-    P:list:{L}:subs             hash  email -> compact subscriber record (see _pack)
+    P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
     P:list:{L}:bits             hash  topic slug -> bit index (never reused)
     P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number
@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 from datetime import datetime, timezone
 
 import redis
@@ -263,12 +264,12 @@ class Store:
                         masks_by_choice[choice] = self._bits(list_slug, chosen) if chosen else 0
                     mask = masks_by_choice[choice]
                     if old is not None:
-                        rec = _unpack(old)
-                        seq, created = rec["q"], rec["c"]
-                        pipe.zrem(self.key("list", list_slug, "sel", rec["m"]), email)
+                        rec = Record.unpack(old)
+                        seq, created = rec.seq, rec.created
+                        pipe.zrem(self.key("list", list_slug, "sel", rec.mask), email)
                     else:
                         seq, created, next_seq = next_seq, int(sub.created_at.timestamp()), next_seq + 1
-                    pipe.hset(subs, email, _pack({"n": sub.name, "m": mask, "q": seq, "s": sub.status, "c": created}))
+                    pipe.hset(subs, email, Record(seq, mask, sub.status, created, sub.name).pack())
                     if sub.status == "active":
                         pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
                 pipe.sadd(self.key("list", list_slug, "masks"), *set(masks_by_choice.values()))
@@ -293,12 +294,12 @@ class Store:
         return self._subscriber(list_slug, email, raw)
 
     def _subscriber(self, list_slug: str, email: str, raw: str) -> Subscriber:
-        rec = _unpack(raw)
-        topics = self.topics_of_mask(list_slug, rec["m"])
+        rec = Record.unpack(raw)
+        topics = self.topics_of_mask(list_slug, rec.mask)
         return Subscriber(
-            email=email, name=rec["n"], status=rec["s"],
+            email=email, name=rec.name, status=rec.status,
             topics=sorted(topics) if topics is not None else None,
-            created_at=datetime.fromtimestamp(rec["c"], timezone.utc),
+            created_at=datetime.fromtimestamp(rec.created, timezone.utc),
         )
 
     def subscribers(self, list_slug: str) -> Iterator[Subscriber]:
@@ -320,12 +321,11 @@ class Store:
         raw = self.r.hget(subs, email)
         if raw is None:
             raise NotFound("subscriber", email)
-        rec = _unpack(raw)
-        was_active = rec["s"] == "active"
-        rec["s"] = reason
+        rec = Record.unpack(raw)
+        was_active = rec.status == "active"
         with self.r.pipeline() as pipe:
-            pipe.hset(subs, email, _pack(rec))
-            pipe.zrem(self.key("list", list_slug, "sel", rec["m"]), email)
+            pipe.hset(subs, email, rec._replace(status=reason).pack())
+            pipe.zrem(self.key("list", list_slug, "sel", rec.mask), email)
             pipe.execute()
         return was_active
 
@@ -345,9 +345,19 @@ class Store:
         return [v is not None for v in self.r.hmget(self.key("suppressed"), emails)]
 
 
-def _pack(record: dict[str, object]) -> str:
-    return json.dumps(record, separators=(",", ":"))
+class Record(NamedTuple):
+    """A subscriber as the send path reads it: one split, no JSON (a million per send)."""
 
+    seq: int  # the subscriber's number, kept for life
+    mask: int  # topic choice; 0 is "everything"
+    status: str  # active | unsubscribed | ...
+    created: int  # Unix time
+    name: str
 
-def _unpack(raw: str) -> dict:  # type: ignore[type-arg]
-    return json.loads(raw)
+    def pack(self) -> str:
+        return f"{self.seq}|{self.mask}|{self.status}|{self.created}|{self.name}"
+
+    @classmethod
+    def unpack(cls, raw: str) -> Record:
+        seq, mask, status, created, name = raw.split("|", 4)  # the name may hold "|"
+        return cls(int(seq), int(mask), status, int(created), name)

@@ -26,7 +26,7 @@ from digest.issue import next_issue
 from digest.links import TokenSigner
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls
-from digest.store import Store, _unpack
+from digest.store import Record, Store
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +147,17 @@ def build_envelope(
     base = settings.base_url
     recipients = []
     for email, raw, is_blocked in zip(emails, records, blocked):
-        record = _unpack(raw) if raw is not None else None
-        if record is None or is_blocked or record["s"] != "active":
+        if raw is None or is_blocked:
+            continue
+        record = Record.unpack(raw)
+        if record.status != "active":
             continue
         token = signer.sign(list_slug, email)
         unsubscribe = f"{base}/u/{token}"
         recipients.append(Recipient(
             email=email,
-            name=record["n"],
-            substitutions=rendered.reader_values(token, record["n"]),
+            name=record.name,
+            substitutions=rendered.reader_values(token, record.name),
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}>",
             },

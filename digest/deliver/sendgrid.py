@@ -78,17 +78,37 @@ def _reset_after(headers: Any) -> float | None:
         return None
 
 
+class _Payload(str):
+    """A JSON body that python_http_client sends as it is.
+
+    The client serializes dict bodies itself and then formats the whole payload
+    into a debug message on every request, logging on or off: about 2 ms per
+    500 KB request, a tenth of a batch's cost. Handing it a serialized body with
+    a charset in the Content-Type makes it skip its own json.dumps, and the bytes
+    it makes of it format to a short placeholder.
+    """
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return _QuietBytes(str.encode(self, encoding, errors))
+
+
+class _QuietBytes(bytes):
+    def __format__(self, spec: str) -> str:
+        return f"<{len(self)} bytes>"
+
+
 class SendGridSender:
     name = "sendgrid"
 
     def __init__(self, api_key: str, *, host: str, timeout: float) -> None:
         self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
         self.client.client.timeout = timeout
+        self.client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
 
     def send(self, envelope: Envelope) -> None:
-        body = request_body(envelope)
+        payload = _Payload(json.dumps(request_body(envelope), ensure_ascii=False, separators=(",", ":")))
         try:
-            self.client.send(body)
+            self.client.client.mail.send.post(request_body=payload)
         except http_errors.HTTPError as exc:
             raise _classify(exc) from None
         except URLError as exc:
