@@ -1,6 +1,6 @@
 """Delivery benchmark: one issue to N subscribers through real Celery workers.
 
-    python bench/send.py [--subscribers 1000000] [--workers 2] [--concurrency 1]
+    python bench/send.py [--subscribers 1000000] [--workers 2] [--concurrency 2]
 
 Loads N subscribers (random topic choices out of 8 topics) into a list, sends
 one issue through real worker processes to a loopback SendGrid sink (bench/sink.py)
@@ -156,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=2)  # two pool processes a core: one computes while one waits
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="digest-bench-"))
