@@ -322,12 +322,16 @@ def _wait(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
     from digest.deliver.ledger import Ledger
 
     ledger = Ledger(ctx.store)
-    last = ""
+    last, since = "", time.monotonic()
     while not (status := ledger.status(issue_id)).finished:
         line = " ".join(f"{k}={v}" for k, v in sorted(status.states.items()))
         if line != last:
             click.echo(f"  {line}", err=True)
-            last = line
+            last, since = line, time.monotonic()
+        elif time.monotonic() - since > 30:
+            click.echo("  no batch has moved for 30 s: is a worker consuming the 'send' queue? "
+                       "(celery -A digest.celery_app worker -Q send, or send with --here)", err=True)
+            since = time.monotonic()
         time.sleep(poll)
     ledger.mark_done_if_finished(issue_id)
 

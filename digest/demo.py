@@ -24,7 +24,6 @@ from digest.collect.collector import collect_feed
 from digest.config import load_settings
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
-from digest.issue import next_issue
 from digest.models import DigestList, Feed, Subscriber, Topic
 from digest.redis_server import ensure_redis
 from digest.links import SAMPLE_READER, make_token
@@ -127,15 +126,14 @@ def run_demo(output: Path) -> None:
     sender = OutboxSender(outbox)  # the demo never mails its example.com readers
     output.mkdir(parents=True, exist_ok=True)
     for lst in store.lists():
-        content, rendered = next_issue(store, settings, lst.slug)
-        html, _text = rendered.assemble(None) or ("", "")
-        preview = output / f"preview-{lst.slug}.html"
-        sample = rendered.reader_values(make_token(settings, lst.slug, SAMPLE_READER), "")
-        preview.write_text(personalize(html, sample), encoding="utf-8")
         plan = prepare_issue(store, settings, lst.slug)
         send_inline(store, settings, sender, plan.issue_id)
-        sections = ", ".join(f"{s.name} ({len(s.articles)})" for s in content.sections)
-        click.echo(f"\n{lst.name} [{lst.locale}] — {rendered.subject}\n  sections: {sections}")
+        html, _text = plan.rendered.assemble(None) or ("", "")
+        preview = output / f"preview-{lst.slug}.html"
+        sample = plan.rendered.reader_values(make_token(settings, lst.slug, SAMPLE_READER), "")
+        preview.write_text(personalize(html, sample), encoding="utf-8")
+        sections = ", ".join(f"{s.name} ({len(s.articles)})" for s in plan.content.sections)
+        click.echo(f"\n{lst.name} [{lst.locale}] — {plan.rendered.subject}\n  sections: {sections}")
         click.echo(f"  sent to {plan.recipients} subscribers -> {outbox / plan.issue_id}/")
         click.echo(f"  preview: {preview}")
-    click.echo(f"\nOpen the .eml files with any mail client, or the previews in a browser.")
+    click.echo("\nOpen the .eml files with any mail client, or the previews in a browser.")

@@ -22,7 +22,7 @@ from digest.deliver.base import Envelope, Recipient, Sender
 from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
-from digest.issue import next_issue
+from digest.issue import IssueContent, next_issue
 from digest.links import TokenSigner
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls
@@ -39,6 +39,8 @@ class Plan:
     batches: list[str]
     recipients: int
     no_section: int  # subscribers whose topics have nothing in this issue
+    content: IssueContent
+    rendered: RenderedIssue
 
 
 class HaltSend(Exception):
@@ -82,7 +84,7 @@ def prepare_issue(store: Store, settings: Settings, list_slug: str, now: datetim
     batches = pack_batches(by_variant.values(), settings.batch_size)
     planned = sum(size for parts in by_variant.values() for _, size in parts)
     ledger.add_batches(issue_id, batches, planned, no_section)
-    return Plan(issue_id, list(batches), planned, no_section)
+    return Plan(issue_id, list(batches), planned, no_section, content, rendered)
 
 
 def pack_batches(variants: Iterable[list[tuple[int, int]]], size: int) -> dict[str, list[Segment]]:
