@@ -3,6 +3,7 @@
 
     python3 dev.py demo     create .venv, install digest, run `digest demo`
     python3 dev.py test     the same install, then the test suite
+    python3 dev.py lint     the same install, then ruff
     python3 dev.py bench    the same install, then the delivery benchmark (bench/send.py)
 
 Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
@@ -24,7 +25,7 @@ STAMP = VENV / ".installed"
 
 
 def install() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under any python3 to say so
         sys.exit(f"digest needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv ...", flush=True)
@@ -42,6 +43,7 @@ def main() -> int:
     commands = {
         "demo": [str(BIN / "digest"), "demo", *rest],
         "test": [str(BIN / "python"), "-m", "pytest", *rest],
+        "lint": [str(BIN / "ruff"), "check", "digest", "tests", "bench", "dev.py", *rest],
         "bench": [str(BIN / "python"), str(ROOT / "bench" / "send.py"), *rest],
     }
     if verb not in commands:

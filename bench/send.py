@@ -198,7 +198,7 @@ def main() -> None:
         while not ledger.status(plan.issue_id).finished:
             time.sleep(0.2)
         wall = time.perf_counter() - started
-        cpu = [cpu_seconds(p) - b for p, b in zip([worker_pids, [sink_proc.pid], redis_pids], cpu_before)]
+        cpu = [cpu_seconds(p) - b for p, b in zip([worker_pids, [sink_proc.pid], redis_pids], cpu_before, strict=True)]
         status = ledger.status(plan.issue_id)
         got = sink(sink_url)
         peaks = [peak_rss_mb(w.pid) for w in workers]

@@ -11,7 +11,6 @@ import io
 import sys
 import time
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -286,7 +285,8 @@ def preview(ctx: Context, list_slug: str, output: Path, topic_slugs: str, text: 
         raise InvalidInput(f"none of the topics {topic_slugs!r} has articles in this issue")
     sample = rendered.reader_values(make_token(ctx.settings, list_slug, SAMPLE_READER), "")
     output.write_text(personalize(variant[1] if text else variant[0], sample), encoding="utf-8")
-    click.echo(f"{rendered.subject_for(set(_split(topic_slugs)) or None)}\n{sum(len(s.articles) for s in content.sections)} articles -> {output}")
+    count = sum(len(s.articles) for s in content.sections)
+    click.echo(f"{rendered.subject_for(set(_split(topic_slugs)) or None)}\n{count} articles -> {output}")
 
 
 @cli.group()
@@ -352,7 +352,8 @@ def _print_status(ctx: Context, issue_id: str) -> None:
     if "halted" in status.meta:
         click.echo(f"HALTED: {status.meta['halted']}\n  fix it, then: digest send resume {issue_id}")
     for p in status.problems:
-        click.echo(f"  {p['state']:<12} batch {p['batch']}: {p.get('recipients', '?')} recipients; {p.get('error', '')}")
+        click.echo(f"  {p['state']:<12} batch {p['batch']}: {p.get('recipients', '?')} recipients; "
+                   f"{p.get('error', '')}")
     if any(p["state"] == "unconfirmed" for p in status.problems):
         click.echo(f"  resolve each: digest send resolve {issue_id} BATCH --resend | --mark-sent")
 

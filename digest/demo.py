@@ -24,9 +24,9 @@ from digest.collect.collector import collect_feed
 from digest.config import load_settings
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
+from digest.links import SAMPLE_READER, make_token
 from digest.models import DigestList, Feed, Subscriber, Topic
 from digest.redis_server import ensure_redis
-from digest.links import SAMPLE_READER, make_token
 from digest.render import personalize
 from digest.store import Store
 

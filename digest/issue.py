@@ -37,7 +37,9 @@ class IssueContent:
         return [a for s in self.sections for a in s.articles]
 
 
-def build_issue(store: Store, digest_list: DigestList, now: datetime, more_news_name: str = "More news") -> IssueContent:
+def build_issue(
+    store: Store, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
+) -> IssueContent:
     """Articles of the list's window, each in the first of its topics the list carries."""
     start = now - timedelta(days=digest_list.window_days)
     carried = store.list_topics(digest_list)  # ordered, "more" last

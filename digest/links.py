@@ -19,8 +19,8 @@ import hmac
 from digest.config import Settings
 from digest.errors import InvalidInput
 
-_TAG_BYTES = 16
-SAMPLE_READER = "reader@example.com"  # whose links previews show  # 128-bit tag: far beyond guessing range, keeps URLs short
+_TAG_BYTES = 16  # 128-bit tag: far beyond guessing range, keeps URLs short
+SAMPLE_READER = "reader@example.com"  # whose links previews show
 
 
 def _b64(data: bytes) -> str:
@@ -46,7 +46,7 @@ class TokenSigner:
 
     def sign(self, list_slug: str, email: str) -> str:
         # Called once per recipient of every send: kept to the bare calls.
-        payload = f"{list_slug}\n{email}".encode("utf-8")
+        payload = f"{list_slug}\n{email}".encode()
         mac = self._keyed.copy()
         mac.update(payload)
         tag = base64.urlsafe_b64encode(mac.digest()[:_TAG_BYTES])[:22]  # 16 bytes: 22 chars, no padding

@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import redis
 from email_validator import EmailNotValidError, validate_email
@@ -257,7 +257,7 @@ class Store:
             last = self.r.incrby(self.key("list", list_slug, "seq"), new_count) if new_count else 0
             next_seq = last - new_count + 1
             with self.r.pipeline(transaction=False) as pipe:
-                for sub, email, old in zip(batch, emails, olds):
+                for sub, email, old in zip(batch, emails, olds, strict=True):
                     choice = tuple(sub.topics or ())
                     if choice not in masks_by_choice:
                         chosen = self._check_topics(digest_list, choice)

@@ -125,7 +125,9 @@ class SendGridStub:
             self.statuses[202] += 1
         return 202, None, {}
 
-    def _answer(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def _answer(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         self.statuses[status] += 1
         return status, payload, headers or {}
 

@@ -72,7 +72,8 @@ def test_rss_atom_and_json_feed_become_clean_articles(store, settings, server, t
 
 
 def test_a_304_costs_no_parsing_and_sends_the_validators_back(store, settings, server):
-    add(store, "rss", server.route("/rss", RSS, etag='"v1"', headers={"Last-Modified": "Sun, 22 Nov 2026 10:00:00 GMT"}))
+    modified = {"Last-Modified": "Sun, 22 Nov 2026 10:00:00 GMT"}
+    add(store, "rss", server.route("/rss", RSS, etag='"v1"', headers=modified))
     assert collect_feed(store, settings, "rss").new == 2
     second = collect_feed(store, settings, "rss")
     assert second.not_modified and second.new == 0

@@ -8,7 +8,6 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -99,7 +98,9 @@ def _send_through_workers(store, settings, tmp_path, stub, n_workers=2, chaos=No
     return plan, ledger
 
 
-def test_twenty_thousand_readers_with_mixed_choices_get_it_exactly_once(store, settings, topics, weekly, stub, tmp_path):
+def test_twenty_thousand_readers_with_mixed_choices_get_it_exactly_once(
+    store, settings, topics, weekly, stub, tmp_path,
+):
     seed_week(store, ["climate", "space", "markets"])
     store.add_subscribers("weekly", readers(20_000, CHOICES))
     plan, ledger = _send_through_workers(store, settings, tmp_path, stub)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import email
-import json
 from email.policy import default as default_policy
 
 import pytest
 
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
-from digest.deliver.send import HaltSend, prepare_issue, send_batch, send_inline
+from digest.deliver.send import prepare_issue, send_batch, send_inline
 from digest.deliver.sendgrid import SendGridSender
 from digest.errors import InvalidInput
 from digest.links import read_token

@@ -22,7 +22,8 @@ def test_article_dedup_by_guid_url_and_content(store: Store):
     assert store.save_article(article(id="a3", guid="g3", content_hash="h3"), 3600) == "a1"
     assert store.save_article(article(id="a4", guid="g4", url="https://y.example/", feed_id="o"), 3600) == "a1"
     assert store.save_article(article(id="a5", guid="g5", url="https://y.example/5", content_hash="h5"), 3600) is None
-    week = store.articles_between(datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
+    november = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
+    week = store.articles_between(*november)
     assert sorted(a.id for a in week) == ["a1", "a5"]
 
 

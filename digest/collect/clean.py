@@ -74,7 +74,7 @@ def canonical_url(url: str) -> str:
     except ValueError:
         return url.strip()
     host = (parts.hostname or "").lower()
-    if parts.port and not (parts.scheme == "http" and parts.port == 80 or parts.scheme == "https" and parts.port == 443):
+    if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{parts.port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
     return urlunsplit((parts.scheme.lower(), host, parts.path or "/", urlencode(query), ""))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-
 @dataclass(slots=True)
 class Recipient:
     email: str

@@ -161,7 +161,7 @@ class Ledger:
             for mask in masks:
                 pipe.zcard(self.k(issue_id, "rcpt", mask))
             sizes = pipe.execute()[len(masks):]
-        return dict(zip(masks, sizes))
+        return dict(zip(masks, sizes, strict=True))
 
     def add_batches(
         self, issue_id: str, batches: dict[str, list[Segment]], planned: int, skipped: int,

@@ -8,11 +8,11 @@ shows what the subscriber would have seen.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 
 from digest.deliver.base import Envelope

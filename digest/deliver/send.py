@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -148,7 +148,7 @@ def build_envelope(
     topics = store.topics_of_mask(list_slug, mask)
     base = settings.base_url
     recipients = []
-    for email, raw, is_blocked in zip(emails, records, blocked):
+    for email, raw, is_blocked in zip(emails, records, blocked, strict=True):
         if raw is None or is_blocked:
             continue
         record = Record.unpack(raw)

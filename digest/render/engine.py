@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from digest.config import Settings
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     po = LOCALE_DIR / locale / "LC_MESSAGES" / "digest.po"
     if not po.exists():
