@@ -37,6 +37,9 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,  # a task lost with its worker is redelivered ...
         task_reject_on_worker_lost=True,  # ... including when the process is killed
+        # A task that dies on an unexpected error is not acknowledged either: it
+        # comes back after the visibility timeout and the claim decides (ledger.py).
+        task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
         task_routes={"digest.send_batch": {"queue": "send"}},
         broker_transport_options={

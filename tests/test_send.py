@@ -214,3 +214,21 @@ def test_without_an_api_key_mail_goes_to_the_outbox(settings):
     assert make_sender(settings).name == "outbox"
     keyed = settings.model_copy(update={"sendgrid_api_key": type(settings.secret_key)("SG.k")})
     assert make_sender(keyed).name == "sendgrid"
+
+
+def test_a_batch_that_cannot_be_built_is_retried_not_lost(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    ledger = Ledger(store)
+    rendered = store.r.get(ledger.k(plan.issue_id, "rendered"))
+    store.r.delete(ledger.k(plan.issue_id, "rendered"))  # e.g. an operator wiped it mid-send
+    from digest.deliver import send as send_module
+
+    send_module._rendered.cache_clear()
+    with SendGridStub() as stub:
+        with pytest.raises(send_module.RetryLater):
+            send_batch(store, settings, sendgrid(stub), plan.issue_id, plan.batches[0])
+        assert ledger.status(plan.issue_id).states == {"retry": 1}
+        store.r.set(ledger.k(plan.issue_id, "rendered"), rendered)
+        assert send_inline(store, settings, sendgrid(stub), plan.issue_id) == {"accepted": 1}
+    assert len(stub.recipients) == 5

@@ -191,21 +191,27 @@ def send_batch(
     (the key was refused; the batch is back to `pending` and the issue halted).
     """
     ledger = Ledger(store)
+    if settings.send_rate:
+        # Wait for our slot before claiming: a worker killed while it waits
+        # leaves nothing unconfirmed.
+        RateLimiter(store, settings.send_rate).acquire(sum(n for _, _, n in ledger.segments(issue_id, batch_id)))
     token = uuid.uuid4().hex
     claim = ledger.claim(issue_id, batch_id, token)
     if claim != "claimed":
         return claim
     try:
         envelope, suppressed = build_envelope(store, settings, issue_id, batch_id)
-    except Exception:
-        ledger.finish(issue_id, batch_id, token, "retry", {"error": "could not build the batch"})
-        raise
+    except Exception as exc:  # nothing was sent: safe to try again later
+        log.exception("issue %s batch %s: could not build the request", issue_id, batch_id)
+        state = "failed" if attempt >= MAX_ATTEMPTS else "retry"
+        ledger.finish(issue_id, batch_id, token, state, {"error": f"could not build the request: {exc!r}"})
+        if state == "failed":
+            return state
+        raise RetryLater(backoff(attempt, settings.send_retry_base), repr(exc)) from exc
     n = len(envelope.recipients)
     if n == 0:
         ledger.finish(issue_id, batch_id, token, "skipped", {"recipients": 0}, suppressed=suppressed)
         return "skipped"
-    if settings.send_rate:
-        RateLimiter(store, settings.send_rate).acquire(n)
     info = {"recipients": n, "attempts": attempt, "at": time.time()}
     try:
         sender.send(envelope)
