@@ -224,7 +224,7 @@ def test_a_batch_that_cannot_be_built_is_retried_not_lost(store, settings, week)
     store.r.delete(ledger.k(plan.issue_id, "rendered"))  # e.g. an operator wiped it mid-send
     from digest.deliver import send as send_module
 
-    send_module._rendered.cache_clear()
+    send_module._issue.cache_clear()
     with SendGridStub() as stub:
         with pytest.raises(send_module.RetryLater):
             send_batch(store, settings, sendgrid(stub), plan.issue_id, plan.batches[0])

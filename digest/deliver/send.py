@@ -112,17 +112,31 @@ def pack_batches(variants: Iterable[list[tuple[int, int]]], size: int) -> dict[s
     return batches
 
 
-@lru_cache(maxsize=8)
-def _rendered(store: Store, issue_id: str) -> RenderedIssue:
-    raw = Ledger(store).rendered_json(issue_id)
+@dataclass
+class _IssueView:
+    """What every batch of one issue shares, read once per worker process."""
+
+    digest_list: DigestList
+    rendered: RenderedIssue
+    variants: dict[int, tuple[str, str, str]]  # mask -> subject, html, text
+
+    def variant(self, store: Store, mask: int) -> tuple[str, str, str]:
+        if mask not in self.variants:
+            topics = store.topics_of_mask(self.digest_list.slug, mask)
+            parts = self.rendered.assemble(topics)
+            assert parts is not None, "planning drops choices with no section"
+            self.variants[mask] = (self.rendered.subject_for(topics), *parts)
+        return self.variants[mask]
+
+
+@lru_cache(maxsize=2)  # a worker sends one issue at a time, rarely two
+def _issue(store: Store, issue_id: str) -> _IssueView:
+    ledger = Ledger(store)
+    raw = ledger.rendered_json(issue_id)
     if raw is None:
         raise NotFound("issue", issue_id)
-    return RenderedIssue.from_json(raw)
-
-
-@lru_cache(maxsize=64)
-def _variant(store: Store, issue_id: str, list_slug: str, mask: int) -> tuple[str, str] | None:
-    return _rendered(store, issue_id).assemble(store.topics_of_mask(list_slug, mask))
+    digest_list = store.get_list(ledger.meta(issue_id)["list"])
+    return _IssueView(digest_list, RenderedIssue.from_json(raw), {})
 
 
 def list_id_header(digest_list: DigestList) -> str:
@@ -135,8 +149,9 @@ def build_envelope(
 ) -> tuple[Envelope, int]:
     """The request for one batch, and how many of its addresses were suppressed."""
     ledger = Ledger(store)
-    list_slug = ledger.meta(issue_id)["list"]
-    digest_list = store.get_list(list_slug)
+    issue = _issue(store, issue_id)
+    digest_list, rendered = issue.digest_list, issue.rendered
+    list_slug = digest_list.slug
     segments = ledger.segments(issue_id, batch_id)
     mask = segments[0][0]  # every segment of a batch comes to the same variant
     # Checked now, not at planning: an unsubscribe during the send is honoured.
@@ -144,8 +159,6 @@ def build_envelope(
         issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
     domain = digest_list.from_email.rsplit("@", 1)[-1]
     signer = TokenSigner(settings)
-    rendered = _rendered(store, issue_id)
-    topics = store.topics_of_mask(list_slug, mask)
     base = settings.base_url
     recipients = []
     for email, raw, is_blocked in zip(emails, records, blocked, strict=True):
@@ -164,11 +177,9 @@ def build_envelope(
                 "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}>",
             },
         ))
-    variant = _variant(store, issue_id, list_slug, mask)
-    assert variant is not None, "planning drops choices with no section"
-    html, text = variant
+    subject, html, text = issue.variant(store, mask)
     envelope = Envelope(
-        subject=rendered.subject_for(topics),
+        subject=subject,
         html=html,
         text=text,
         from_email=digest_list.from_email,
