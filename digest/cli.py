@@ -250,12 +250,15 @@ def subscribers_ls(ctx: Context, list_slug: str) -> None:
 @pass_ctx
 def collect(ctx: Context, feed_id: str | None) -> None:
     """Collect new articles now, in this process (ignoring backoff)."""
-    from digest.collect.collector import collect_feed
+    from digest.collect.collector import collect_all, collect_feed
 
-    ids = [feed_id] if feed_id else [f.id for f in ctx.store.feeds()]
+    if feed_id:
+        results = [collect_feed(ctx.store, ctx.settings, feed_id, force=True)]
+    else:
+        results = collect_all(ctx.store, ctx.settings, force=True)
     failed = 0
-    for fid in ids:
-        result = collect_feed(ctx.store, ctx.settings, fid, force=True)
+    for result in results:
+        fid = result.feed_id
         if result.error:
             failed += 1
             click.echo(f"{fid}: error: {result.error}", err=True)

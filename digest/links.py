@@ -73,15 +73,10 @@ def read_token(settings: Settings, token: str, purpose: str = "subscriber") -> t
     return TokenSigner(settings, purpose).read(token)
 
 
-def unsubscribe_url(settings: Settings, list_slug: str, email: str) -> str:
-    return f"{settings.base_url}/u/{make_token(settings, list_slug, email)}"
+def list_unsubscribe(base_url: str, from_domain: str, token: str) -> str:
+    """The List-Unsubscribe header: the one-click https link first, mailto second (RFC 2369, 8058).
 
-
-def preferences_url(settings: Settings, list_slug: str, email: str) -> str:
-    return f"{settings.base_url}/p/{make_token(settings, list_slug, email)}"
-
-
-def unsubscribe_mailto(settings: Settings, list_slug: str, email: str, from_email: str) -> str:
-    """mailto: for List-Unsubscribe; the token in the subject identifies the reader."""
-    domain = from_email.rsplit("@", 1)[-1]
-    return f"mailto:unsubscribe@{domain}?subject=unsubscribe%20{make_token(settings, list_slug, email)}"
+    The same https URL is the footer's unsubscribe link, and the web process
+    answers both the reader's GET (a confirmation page) and the provider's POST.
+    """
+    return f"<{base_url}/u/{token}>, <mailto:unsubscribe@{from_domain}?subject=unsubscribe%20{token}>"

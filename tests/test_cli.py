@@ -64,3 +64,16 @@ def test_a_malformed_setting_is_named(run, store):
 def test_no_redis_is_a_clear_error(run):
     r = run("lists", "ls", REDIS_URL="redis://127.0.0.1:9/0")
     assert r.returncode == 1 and "no Redis answers at REDIS_URL=redis://127.0.0.1:9/0" in r.stderr
+
+
+def test_collect_now_reports_each_feed_and_fails_on_a_broken_one(run, store):
+    from digest.demo import serve_samples
+
+    with serve_samples() as base:
+        run("feeds", "add", "orbital", f"{base}/orbital-times.atom")
+        run("feeds", "add", "missing", f"{base}/no-such-feed.xml")
+        r = run("collect")
+    assert r.returncode == 1
+    assert "orbital: 6 new, 0 duplicates" in r.stdout
+    assert "missing: error:" in r.stderr and "HTTP 404" in r.stderr
+    assert store.feed_state("orbital").last_ok_at is not None

@@ -1,13 +1,15 @@
 import pytest
 
 from digest.errors import InvalidInput
-from digest.links import TokenSigner, read_token, unsubscribe_url
+from digest.links import TokenSigner, list_unsubscribe, read_token
 
 
 def test_a_token_names_its_list_and_reader(settings):
-    url = unsubscribe_url(settings, "weekly", "alice@example.com")
-    assert url.startswith("https://digest.example/u/")
-    assert read_token(settings, url.rsplit("/", 1)[1]) == ("weekly", "alice@example.com")
+    token = TokenSigner(settings).sign("weekly", "alice@example.com")
+    assert read_token(settings, token) == ("weekly", "alice@example.com")
+    header = list_unsubscribe(settings.base_url, "planet.example", token)
+    assert header == (f"<https://digest.example/u/{token}>, "
+                      f"<mailto:unsubscribe@planet.example?subject=unsubscribe%20{token}>")
 
 
 @pytest.mark.parametrize("tamper", [

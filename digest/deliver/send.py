@@ -23,7 +23,7 @@ from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import IssueContent, next_issue
-from digest.links import TokenSigner
+from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls
 from digest.store import Record, Store
@@ -168,14 +168,11 @@ def build_envelope(
         if record.status != "active":
             continue
         token = signer.sign(list_slug, email)
-        unsubscribe = f"{base}/u/{token}"
         recipients.append(Recipient(
             email=email,
             name=record.name,
             substitutions=rendered.reader_values(token, record.name),
-            headers={
-                "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe@{domain}?subject=unsubscribe%20{token}>",
-            },
+            headers={"List-Unsubscribe": list_unsubscribe(base, domain, token)},
         ))
     subject, html, text = issue.variant(store, mask)
     envelope = Envelope(
