@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from digest.links import make_token
+from digest.links import SAMPLE_READER, make_token
 from digest.models import Subscriber
+from digest.render import GREETING, READER_TOKEN
 from digest.web import create_app
 from tests.factories import seed_week
 
@@ -67,22 +68,70 @@ def test_preferences_save_a_choice_and_refuse_none(client, store, alice, topics)
     assert store.get_subscriber("weekly", "alice@example.com").topics == ["more", "space"]
 
 
-def test_preview_is_the_issue_as_sent_with_real_links(client, store, settings, weekly, topics):
-    seed_week(store, ["space", "climate"])
-    store.add_subscriber("weekly", Subscriber(email="bob@example.com", name="Bob", topics=["space"]))
-    r = client.get("/lists/weekly/preview?email=bob@example.com&topics=space")
+def test_preview_shows_the_sample_readers_email_with_real_links(client, store, settings, weekly, topics):
+    seeded = seed_week(store, ["space", "climate"])
+    r = client.get("/lists/weekly/preview")
     html = r.data.decode()
-    assert r.status_code == 200 and "Space story number 0" in html and "Climate story" not in html
-    assert "Hello Bob, here is your week." in html
-    assert f"https://digest.example/u/{make_token(settings, 'weekly', 'bob@example.com')}" in html
-    assert "-reader_token-" not in html
+    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert all(a.title in html for a in seeded)
+    assert f'href="https://digest.example/u/{make_token(settings, "weekly", SAMPLE_READER)}"' in html
+    assert READER_TOKEN not in html and GREETING not in html
     text = client.get("/lists/weekly/preview?format=text")
     assert text.mimetype == "text/plain" and "== Space ==" in text.data.decode()
+    assert f"https://digest.example/p/{make_token(settings, 'weekly', SAMPLE_READER)}" in text.data.decode()
+
+
+def test_preview_for_a_reader_is_their_email(client, store, settings, weekly, topics):
+    seed_week(store, ["space", "climate"])
+    store.add_subscriber("weekly", Subscriber(email="bob@example.com", name="Bob", topics=["space"]))
+    html = client.get("/lists/weekly/preview?email=Bob@Example.com").data.decode()
+    assert "Space story number 0" in html and "Climate story" not in html  # Bob's choice
+    assert "Hello Bob, here is your week." in html
+    bob = make_token(settings, "weekly", "bob@example.com")  # the normalized address, as the sender signs
+    assert f"https://digest.example/u/{bob}" in html
+    html = client.get("/lists/weekly/preview?email=bob@example.com&topics=climate").data.decode()
+    assert "Climate story number 0" in html and "Space story" not in html
+    assert client.get("/lists/weekly/preview?email=nobody@example.com").status_code == 404
+    assert client.get("/lists/weekly/preview?email=not-an-address").status_code == 400
+
+
+def test_preview_says_why_there_is_nothing_to_show(client, store, weekly, topics):
+    empty = client.get("/lists/weekly/preview")
+    assert empty.status_code == 404 and b"no articles yet" in empty.data
+    seed_week(store, ["space"], unmatched=0)
+    r = client.get("/lists/weekly/preview?topics=markets")
+    assert r.status_code == 404 and b"none of the topics markets has articles" in r.data
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
 
 
 def test_preview_of_an_unknown_list_is_404(client, store):
     r = client.get("/lists/nolist/preview")
     assert r.status_code == 404 and b"unknown list" in r.data
+
+
+def test_lists_index_links_to_previews(client, weekly):
+    assert b'href="/lists/weekly/preview"' in client.get("/lists").data
+
+
+def test_healthz_pings_redis(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json == {"status": "ok", "redis": "ok"}
+
+
+def test_a_token_for_a_removed_reader_is_404(client, store, settings, weekly):
+    r = client.get(f"/u/{make_token(settings, 'weekly', 'gone@example.com')}")
+    assert r.status_code == 404 and b"not subscribed" in r.data
+    assert client.post(f"/u/{make_token(settings, 'weekly', 'gone@example.com')}").status_code == 404
+    assert client.get(f"/p/{make_token(settings, 'nolist', 'gone@example.com')}").status_code == 404
+
+
+def test_preferences_of_an_unsubscribed_reader_change_nothing(client, store, alice, topics):
+    store.unsubscribe("weekly", "alice@example.com")
+    page = client.get(f"/p/{alice}")
+    assert b"not subscribed" in page.data and b"<form" not in page.data
+    client.post(f"/p/{alice}", data={"topic-space": "1"})
+    sub = store.get_subscriber("weekly", "alice@example.com")
+    assert sub.status == "unsubscribed" and sub.topics is None
 
 
 def test_spanish_lists_speak_spanish(client, store, settings):
@@ -93,3 +142,5 @@ def test_spanish_lists_speak_spanish(client, store, settings):
     token = make_token(settings, "semanal", "carla@example.com")
     assert "¿Dejar de enviar este boletín" in client.get(f"/u/{token}").data.decode()
     assert "Te has dado de baja" in client.post(f"/u/{token}").data.decode()
+    gone = make_token(settings, "semanal", "nadie@example.com")
+    assert "no está suscrito" in client.get(f"/p/{gone}").data.decode()

@@ -1,5 +1,11 @@
 """Flask app factory and views. Each view reads a signed token or a list slug,
-calls the Store, and renders a small page in the list's language."""
+calls the Store, and renders a small page in the list's language.
+
+The editor pages (/lists, /lists/<slug>/preview) have no login yet: editor auth
+comes with the editors' app. Until then they must sit behind the proxy's auth,
+because `?email=` puts that reader's signed unsubscribe and preference links in
+the page.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,13 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, abort, g, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.issue import next_issue
 from digest.links import SAMPLE_READER, TokenSigner
-from digest.models import MORE_NEWS, Subscriber
+from digest.models import MORE_NEWS, DigestList, Subscriber
 from digest.render import personalize, translations
 from digest.store import Store
 
@@ -22,7 +29,10 @@ SECURITY_HEADERS = {
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    # Pages hold a reader's signed links: keep them out of shared caches and history.
+    "Cache-Control": "no-store",
 }
+MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -30,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store.from_url(settings.redis_url or "redis://127.0.0.1:6379/0", settings.redis_prefix)
     signer = TokenSigner(settings)
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
 
     @app.after_request
     def secure(response: Response) -> Response:
@@ -38,18 +49,26 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(NotFound)
     def not_found(exc: NotFound) -> tuple[str, int]:
-        return render_template("message.html", title="Not found", message=str(exc), _=_en), 404
+        lst = g.get("lst")
+        if exc.kind == "subscriber" and lst is not None:  # a reader removed since the email went out
+            text = g.gettext("%(email)s is not subscribed to this newsletter.", email=_mask(exc.key))
+            return _message(lst.name, text, lst=lst), 404
+        return _message("Not found", str(exc)), 404
 
     @app.errorhandler(InvalidInput)
     def invalid(exc: InvalidInput) -> tuple[str, int]:
-        return render_template("message.html", title="Invalid link", message=str(exc), _=_en), 400
+        return _message("Invalid link", str(exc)), 400
 
-    def reader(token: str) -> tuple[Any, Subscriber]:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return _message(exc.name, exc.description or ""), exc.code or 500
+
+    def reader(token: str) -> tuple[DigestList, Subscriber]:
+        """The list and subscriber a signed token names; 400 if forged, 404 if unknown."""
         list_slug, email = signer.read(token)
-        digest_list = store.get_list(list_slug)
-        sub = store.get_subscriber(list_slug, email)
+        g.lst = digest_list = store.get_list(list_slug)
         g.gettext = _translator(digest_list.locale)
-        return digest_list, sub
+        return digest_list, store.get_subscriber(list_slug, email)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:
@@ -65,14 +84,24 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/lists/<slug>/preview")
     def preview(slug: str) -> Response:
-        """The next issue exactly as it will be sent (a sample reader's links filled in)."""
-        topics = {t for t in request.args.get("topics", "").split(",") if t} or None
+        """The next issue exactly as it will be sent: the sender's code path and substitutions.
+
+        ?email= shows one reader's email (their topics, name and links); ?topics=a,b a variant.
+        """
         content, rendered = next_issue(store, settings, slug)
+        email, name, topics = SAMPLE_READER, "", None
+        if request.args.get("email"):
+            try:
+                sub = store.get_subscriber(slug, request.args["email"])
+            except InvalidInput as exc:
+                abort(400, description=str(exc))
+            email, name, topics = sub.email, sub.name, set(sub.topics) if sub.topics else None
+        if "topics" in request.args:
+            topics = {t for t in request.args["topics"].split(",") if t} or None
         variant = rendered.assemble(topics)
         if variant is None:
-            abort(404, description="none of these topics has articles in the next issue")
-        email = request.args.get("email") or SAMPLE_READER
-        name = store.get_subscriber(slug, email).name if request.args.get("email") else ""
+            abort(404, description="the next issue has no articles yet" if content.is_empty else
+                  f"none of the topics {', '.join(sorted(topics or ()))} has articles in the next issue")
         values = rendered.reader_values(signer.sign(slug, email), name)
         if request.args.get("format") == "text":
             return Response(personalize(variant[1], values), mimetype="text/plain")
@@ -82,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # in a message and must not unsubscribe anyone. POST acts. The signed token
     # in the URL is the credential, so the form needs no CSRF token: a forged
     # POST would have to know the token, and then it could unsubscribe anyway.
+    # The same holds for the preferences form.
     @app.get("/u/<token>")
     def unsubscribe_form(token: str) -> str:
         digest_list, sub = reader(token)
@@ -104,17 +134,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         names[MORE_NEWS] = gettext("More news")
         topics = [(slug, names.get(slug, slug)) for slug in store.list_topics(digest_list)]
         chosen = set(sub.topics or [slug for slug, _ in topics])
+        active = sub.status == "active"
         error = saved = None
-        if request.method == "POST":
+        if request.method == "POST" and active:  # saving for an unsubscribed reader would mislead
             picked = [slug for slug, _ in topics if request.form.get(f"topic-{slug}")]
             if not picked:
                 error = gettext("Choose at least one topic, or unsubscribe instead.")
             else:
-                every = len(picked) == len(topics)
+                every = len(picked) == len(topics)  # all boxes: every topic, also ones added later
                 store.add_subscriber(digest_list.slug, sub.model_copy(update={"topics": None if every else picked}))
                 chosen, saved = set(picked), gettext("Saved. Your next email will have these topics.")
-        return render_template("preferences.html", lst=digest_list, topics=topics, chosen=chosen,
-                               error=error, saved=saved, token=token, _=gettext)
+        return render_template("preferences.html", lst=digest_list, email=_mask(sub.email), active=active,
+                               topics=topics, chosen=chosen, error=error, saved=saved, token=token, _=gettext)
 
     return app
 
@@ -129,6 +160,10 @@ def _translator(locale: str) -> Any:
 
 
 _en = _translator("en")
+
+
+def _message(title: str, message: str, **context: Any) -> str:
+    return render_template("message.html", title=title, message=message, _=_en, **context)
 
 
 def _mask(email: str) -> str:
