@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -163,8 +164,9 @@ def main() -> None:
     url, _server = ensure_redis(os.environ.get("REDIS_URL"), tmp)
     prefix = f"bench{os.getpid()}"
     sink_proc, sink_url = start_sink(tmp)
+    secret = secrets.token_urlsafe(32)
     settings = load_settings(redis_url=url, redis_prefix=prefix, sendgrid_api_key="SG.bench",
-                             sendgrid_api_host=sink_url, base_url="https://bench.example")
+                             sendgrid_api_host=sink_url, base_url="https://bench.example", secret_key=secret)
     store = Store.from_url(url, prefix)
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -174,7 +176,7 @@ def main() -> None:
               f"({len(store.masks('bench'))} distinct topic choices)", flush=True)
 
         env = {**os.environ, "REDIS_URL": url, "REDIS_PREFIX": prefix, "SENDGRID_API_KEY": "SG.bench",
-               "SENDGRID_API_HOST": sink_url, "BASE_URL": "https://bench.example"}
+               "SENDGRID_API_HOST": sink_url, "BASE_URL": "https://bench.example", "SECRET_KEY": secret}
         for i in range(args.workers):
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "digest.celery_app", "worker", "-Q", "send",

@@ -6,6 +6,7 @@ A bad value fails at start-up with the variable's name in the message.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 
@@ -36,7 +37,12 @@ class Settings(BaseSettings):
 
     # Public base URL of the web process: unsubscribe and preference links point here.
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    # Keys the signed links. No default: a public default lets anyone forge them.
+    # Processes that sign or read links refuse to start without one (require_secret_key).
+    secret_key: SecretStr | None = None
+    # HTTP Basic credential for the editor pages ("user:password"). Unset: they are
+    # not served at all (404) until the editors' app brings sign-in.
+    editor_credential: SecretStr | None = None
 
     # Sending: without an API key, messages go to a file outbox.
     sendgrid_api_key: SecretStr | None = None
@@ -52,11 +58,20 @@ class Settings(BaseSettings):
     send_retry_base: float = Field(default=2.0, gt=0)
 
     # Collection: polite, bounded fetching.
-    fetch_timeout: float = Field(default=20.0, gt=0)
+    fetch_timeout: float = Field(default=20.0, gt=0)  # per connect / read
+    fetch_deadline: float = Field(default=60.0, gt=0)  # a whole fetch, however the server dribbles
+    # Networks the collector may connect to besides the public internet, comma-separated
+    # CIDRs ("127.0.0.0/8,::1/128"). Empty: loopback, private, link-local, metadata and
+    # other non-public addresses are refused, whatever the URL's spelling.
+    fetch_allow_networks: str = ""
     fetch_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0)
     fetch_user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
     article_ttl_days: int = Field(default=30, ge=1)
+    # Caps on what one feed can make us store and show.
+    feed_max_items: int = Field(default=200, ge=1)  # entries kept per fetch, newest first
+    title_max_chars: int = Field(default=300, ge=20)
+    summary_max_chars: int = Field(default=20_000, ge=200)  # article text kept (HTML and plain)
     feed_backoff_max_hours: float = Field(default=24.0, gt=0)
     collect_schedule: str = "*/30 * * * *"  # cron, for the beat entry
 
@@ -74,9 +89,69 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("secret_key", "editor_credential", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if text.strip().lower() in PUBLIC_SECRETS:
+            raise ValueError("is a published example value; generate one: python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'")
+        if len(text) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("editor_credential")
+    @classmethod
+    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            user, sep, password = value.get_secret_value().partition(":")
+            if not (user and sep and len(password) >= 12):
+                raise ValueError("must be USER:PASSWORD, the password at least 12 characters")
+        return value
+
+    @field_validator("fetch_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in _split(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a network (use CIDR, e.g. 127.0.0.0/8)") from None
+        return value
+
+    def require_secret_key(self) -> str:
+        """The signing key; ConfigError (naming SECRET_KEY) when none is set."""
+        if self.secret_key is None:
+            raise ConfigError(
+                "SECRET_KEY is not set: it signs every unsubscribe and preferences link. Generate one: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return self.secret_key.get_secret_value()
+
+    @cached_property
+    def allowed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in _split(self.fetch_allow_networks))
+
     @cached_property
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url or "redis://127.0.0.1:6379/0"
+
+
+PUBLIC_SECRETS = {"change-me-in-production", "changeme", "change-me", "secret", "test-secret", "dev", "development"}
+MIN_SECRET_CHARS = 16
+# For tests and the demo, which must reach their own loopback servers.
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

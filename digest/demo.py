@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 import click
 
 from digest.collect.collector import collect_feed
-from digest.config import load_settings
+from digest.config import LOOPBACK_NETWORKS, load_settings
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.links import SAMPLE_READER, make_token
@@ -108,9 +109,12 @@ def run_demo(output: Path) -> None:
     if server:
         click.echo(f"started {Path(server.process.args[0]).name if server.process else 'redis'} at {url}")
     outbox = output / "outbox"
-    settings = settings.model_copy(update={
-        "redis_url": url, "redis_prefix": f"{settings.redis_prefix}-demo", "outbox_dir": outbox,
-    })
+    settings = load_settings(
+        redis_url=url, redis_prefix=f"{settings.redis_prefix}-demo", outbox_dir=outbox,
+        # The demo's links are for its own example.com readers: a key of its own, made now.
+        secret_key=settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32),
+        fetch_allow_networks=LOOPBACK_NETWORKS,  # its sample feeds are served from loopback
+    )
     store = Store.from_url(url, settings.redis_prefix)
     for key in store.r.scan_iter(f"{settings.redis_prefix}:*"):
         store.r.delete(key)  # the demo starts from scratch every time

@@ -35,7 +35,7 @@ class TokenSigner:
     """Signs (list, email) pairs; build one per send and reuse it."""
 
     def __init__(self, settings: Settings, purpose: str = "subscriber") -> None:
-        secret = settings.secret_key.get_secret_value().encode("utf-8")
+        secret = settings.require_secret_key().encode("utf-8")
         key = hashlib.sha256(b"digest." + purpose.encode() + b"\0" + secret).digest()
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per token: keying once
 

@@ -8,17 +8,19 @@ never flush a Redis we did not start.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from pathlib import Path
 
 import pytest
 
-from digest.config import Settings
+from digest.config import LOOPBACK_NETWORKS, Settings
 from digest.models import DigestList, Feed, Topic
 from digest.redis_server import ensure_redis
 from digest.store import Store
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TEST_SECRET = secrets.token_urlsafe(32)  # a new one every run, as an operator would make
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +42,9 @@ def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "var",
         outbox_dir=tmp_path / "outbox",
         base_url="https://digest.example",
-        secret_key="test-secret",  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
         sendgrid_api_key=None,
+        fetch_allow_networks=LOOPBACK_NETWORKS,  # the loopback feed servers of the tests
     )
 
 

@@ -26,7 +26,7 @@ def test_an_altered_token_is_refused(settings, tamper):
 
 def test_tokens_are_bound_to_the_secret_and_purpose(settings):
     token = TokenSigner(settings).sign("weekly", "alice@example.com")
-    other = settings.model_copy(update={"secret_key": type(settings.secret_key)("another")})
+    other = settings.model_copy(update={"secret_key": type(settings.secret_key)("another-secret-of-enough-length")})
     with pytest.raises(InvalidInput):
         read_token(other, token)
     with pytest.raises(InvalidInput):
