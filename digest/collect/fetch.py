@@ -29,6 +29,7 @@ class FetchResult:
     content: bytes | None = None
     etag: str | None = None
     last_modified: str | None = None
+    content_type: str | None = None  # the Content-Type header: its charset decides the decoding
 
 
 def make_client(settings: Settings) -> httpx.Client:
@@ -82,6 +83,7 @@ def fetch_feed(
             return FetchResult(
                 response.status_code, final, content=b"".join(chunks),
                 etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
+                content_type=response.headers.get("Content-Type"),
             )
     except httpx.TooManyRedirects:
         raise FetchError(f"{url}: more than {client.max_redirects} redirects") from None
