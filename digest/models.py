@@ -118,3 +118,15 @@ class Subscriber(BaseModel):
     topics: list[str] | None = None  # None: every topic of the list, now and later
     status: str = "active"  # active | unsubscribed
     created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        """One line of printable text: a name goes into a header (To:) and a greeting."""
+        text = " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+        if len(text) > NAME_MAX_CHARS:
+            raise ValueError(f"a name is at most {NAME_MAX_CHARS} characters")
+        return text
+
+
+NAME_MAX_CHARS = 200

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from digest.issue import build_issue, next_issue
 from digest.models import DigestList
-from digest.render import GREETING, READER_TOKEN, premailer_calls, render_issue
+from digest.render import personalize, premailer_calls, render_issue
 from digest.store import Store
 from tests.factories import article, seed_week
 
@@ -93,11 +93,30 @@ def test_feed_text_is_escaped_and_the_reader_parts_stay_placeholders(store, sett
     store.save_article(evil, 3600)
     _, rendered = next_issue(store, settings, "weekly")
     html, text = rendered.assemble(None)
+    m = rendered.markers
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert f"https://digest.example/u/{READER_TOKEN}" in html and f"/u/{READER_TOKEN}" in text
-    assert f"https://digest.example/p/{READER_TOKEN}" in html and GREETING in html
-    assert rendered.greeting("<b>Eve</b>") == "Hello &lt;b&gt;Eve&lt;/b&gt;, here is your week."
+    assert f"https://digest.example/u/{m.token}" in html and f"/u/{m.token}" in text
+    assert f"https://digest.example/p/{m.token}" in html
+    assert m.greeting_html in html and m.greeting_text not in html
+    assert m.greeting_text in text and m.greeting_html not in text
     assert rendered.greeting(" ") == "Here is your week."
+
+
+def test_placeholders_are_new_for_every_rendering(store, settings, weekly):
+    seed_week(store, ["space"])
+    first = next_issue(store, settings, "weekly")[1].markers
+    second = next_issue(store, settings, "weekly")[1].markers
+    assert len({first.token, first.greeting_html, first.greeting_text, second.token}) == 4
+
+
+def test_a_readers_name_is_escaped_for_the_part_it_lands_in(store, settings, weekly):
+    seed_week(store, ["space"])
+    _, rendered = next_issue(store, settings, "weekly")
+    values = rendered.reader_values("tok", 'Q" onerror="alert(77)" x="<b>&')
+    html, text = (personalize(part, values) for part in rendered.assemble(None))
+    assert 'Hello Q&#x27;' not in html  # quotes escaped as &quot;, the rest as entities
+    assert "Hello Q&quot; onerror=&quot;alert(77)&quot; x=&quot;&lt;b&gt;&amp;, here is your week." in html
+    assert 'Hello Q" onerror="alert(77)" x="<b>&, here is your week.' in text
 
 
 def test_a_spanish_list_reads_spanish(store, settings, topics):

@@ -14,7 +14,6 @@ from digest.deliver.sendgrid import SendGridSender
 from digest.errors import InvalidInput
 from digest.links import read_token
 from digest.models import Subscriber
-from digest.render import READER_TOKEN
 from digest.store import Store
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
@@ -46,12 +45,13 @@ def test_every_reader_gets_their_variant_once_with_their_own_links(store, settin
         assert body["custom_args"] == {"list": "weekly", "issue": plan.issue_id}
         assert body["content"][0]["type"] == "text/plain"
         html = body["content"][1]["value"]
-        assert f'href="https://digest.example/u/{READER_TOKEN}"' in html  # SendGrid fills in each reader
+        token_marker = plan.rendered.markers.token
+        assert f'href="https://digest.example/u/{token_marker}"' in html  # SendGrid fills in each reader
         emails = [p["to"][0]["email"] for p in body["personalizations"]]
         # one request, one variant: every recipient in it chose the same topics
         assert len({tuple(store.get_subscriber("weekly", e).topics or ()) for e in emails}) == 1
         for p in body["personalizations"]:
-            token = p["substitutions"][READER_TOKEN]
+            token = p["substitutions"][token_marker]
             assert read_token(settings, token) == ("weekly", p["to"][0]["email"])
             url = f"https://digest.example/u/{token}"
             https, mailto = p["headers"]["List-Unsubscribe"].split(", ")
@@ -186,7 +186,7 @@ def test_the_outbox_writes_one_openable_message_per_reader(store, settings, week
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = msg.get_body(("html",)).get_content()
     text = msg.get_body(("plain",)).get_content()
-    assert READER_TOKEN not in html and "https://digest.example/u/" in html
+    assert plan.rendered.markers.token not in html and "https://digest.example/u/" in html
     assert "https://digest.example/u/" in text
     assert "Space story number 0" in html and "Climate story number 0" not in html
 

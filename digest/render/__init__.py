@@ -4,14 +4,14 @@ Subscribers choose topics, so one issue has many variants. premailer costs about
 0.3 s a call, so it runs once per issue: the whole document is rendered with
 every section between markers, inlined once, then cut at the markers into a
 head, one part per section and a tail. A variant is those parts joined, which
-costs microseconds. Per-reader parts (links, greeting) stay placeholders that
-SendGrid fills per recipient (substitutions) and the outbox fills by replacement.
+costs microseconds. Per-reader parts (links, greeting) stay placeholders, unguessable and new for
+every rendering, that SendGrid fills per recipient (substitutions) and the outbox
+fills by replacement.
 """
 
 from digest.render.engine import make_environment, translations
 from digest.render.issue import (
-    GREETING,
-    READER_TOKEN,
+    Markers,
     RenderedIssue,
     personalize,
     premailer_calls,
@@ -19,8 +19,7 @@ from digest.render.issue import (
 )
 
 __all__ = [
-    "GREETING",
-    "READER_TOKEN",
+    "Markers",
     "RenderedIssue",
     "make_environment",
     "personalize",

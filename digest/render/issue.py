@@ -6,7 +6,8 @@ import html as htmllib
 import json
 import logging
 import re
-from dataclasses import asdict, dataclass
+import secrets
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import premailer
@@ -17,12 +18,13 @@ from digest.render.engine import make_environment, translations
 if TYPE_CHECKING:  # digest.issue renders through this module
     from digest.issue import IssueContent
 
-# Per-reader placeholders, filled by SendGrid substitutions or the outbox. The
-# links carry only the token as a placeholder, which keeps each of a million
-# personalizations small.
-READER_TOKEN = "-reader_token-"
-GREETING = "-greeting-"
-# Per-variant placeholder, filled by RenderedIssue.assemble.
+# Per-reader placeholders are filled by SendGrid substitutions or the outbox, and
+# both replace every occurrence in the whole message, feed text included. So the
+# placeholders are made anew, unguessable, for every rendering (Markers): a feed
+# cannot contain or forge one, and a reader's token and name land only where the
+# template put them. The links carry only the token as a placeholder, which keeps
+# each of a million personalizations small.
+# Per-variant placeholder, filled by RenderedIssue.assemble before anyone sees it.
 _PREHEADER = "-digest-preheader-"
 
 _SECTION = re.compile(r"<!--digest:section:([a-z0-9-]+)-->(.*?)<!--/digest:section:\1-->", re.S)
@@ -33,6 +35,26 @@ _calls = 0
 def premailer_calls() -> int:
     """How many times this process has run premailer (the benchmark prints it)."""
     return _calls
+
+
+@dataclass(frozen=True)
+class Markers:
+    """This rendering's placeholders: the reader's token, and the greeting for each part.
+
+    The greeting has one placeholder per part because its value is escaped for the
+    part it lands in: HTML-escaped (quotes too) in the HTML, as typed in the text.
+    """
+
+    token: str = field(default_factory=lambda: _marker("t"))
+    greeting_html: str = field(default_factory=lambda: _marker("gh"))
+    greeting_text: str = field(default_factory=lambda: _marker("gt"))
+
+    def absent_from(self, texts: list[str]) -> bool:
+        return not any(m in t for t in texts for m in (self.token, self.greeting_html, self.greeting_text))
+
+
+def _marker(kind: str) -> str:
+    return f"-{kind}{secrets.token_hex(12)}-"  # 96 random bits: letters, digits and dashes only
 
 
 def personalize(text: str, values: dict[str, str]) -> str:
@@ -76,6 +98,7 @@ class RenderedIssue:
     text_sections: dict[str, str]
     text_tail: str
     wording: dict[str, str]
+    markers: Markers
 
     def sections_for(self, topics: set[str] | None) -> list[str]:
         return list(self.order) if topics is None else [s for s in self.order if s in topics]
@@ -111,16 +134,19 @@ class RenderedIssue:
         return self.wording["preheader"] % {"count": count, "headlines": " · ".join(tops[:3])}
 
     def reader_values(self, token: str, name: str) -> dict[str, str]:
-        """The substitutions that make a variant one reader's email."""
-        return {READER_TOKEN: token, GREETING: self.greeting(name)}
+        """The substitutions that make a variant one reader's email, each escaped for where it lands."""
+        greeting = self.greeting(name)
+        return {
+            self.markers.token: token,  # base64url and ".": safe in a URL, an attribute and text
+            self.markers.greeting_html: htmllib.escape(greeting, quote=True),
+            self.markers.greeting_text: greeting,
+        }
 
     def greeting(self, name: str) -> str:
-        """The greeting line for one reader (HTML-safe: it is substituted into both parts)."""
-        name = name.strip()
+        """The greeting line for one reader, as text (reader_values escapes it for HTML)."""
+        name = " ".join(name.split())
         if not name:
             return self.wording["greeting_anonymous"]
-        if "&" in name or "<" in name or ">" in name:
-            name = htmllib.escape(name, quote=False)
         return self.wording["greeting"] % {"name": name}
 
     def to_json(self) -> str:
@@ -128,24 +154,26 @@ class RenderedIssue:
 
     @classmethod
     def from_json(cls, raw: str) -> RenderedIssue:
-        return cls(**json.loads(raw))
+        fields = json.loads(raw)
+        return cls(**{**fields, "markers": Markers(**fields["markers"])})
 
 
 def render_issue(content: IssueContent, settings: Settings) -> RenderedIssue:
     lst = content.digest_list
     env = make_environment(settings, lst.locale, lst.timezone)
     gettext = translations(lst.locale).gettext
+    markers = _fresh_markers(content)
     context = {
         "digest_list": lst,
         "issue_date": env.filters["short_date"](content.now, "long"),
         "sections": content.sections,
-        "unsubscribe_url": f"{settings.base_url}/u/{READER_TOKEN}",
-        "preferences_url": f"{settings.base_url}/p/{READER_TOKEN}",
-        "greeting_marker": GREETING,
+        "unsubscribe_url": f"{settings.base_url}/u/{markers.token}",
+        "preferences_url": f"{settings.base_url}/p/{markers.token}",
+        "greeting_marker": markers.greeting_html,
         "preheader_marker": _PREHEADER,
     }
     html = _inline(env.get_template("digest.html.j2").render(context))
-    text = env.get_template("digest.txt.j2").render(context)
+    text = env.get_template("digest.txt.j2").render({**context, "greeting_marker": markers.greeting_text})
     html_head, html_sections, html_tail = _split(html)
     text_head, text_sections, text_tail = _split(text)
     return RenderedIssue(
@@ -165,4 +193,17 @@ def render_issue(content: IssueContent, settings: Settings) -> RenderedIssue:
             "greeting": gettext("Hello %(name)s, here is your week."),
             "greeting_anonymous": gettext("Here is your week."),
         },
+        markers=markers,
     )
+
+
+def _fresh_markers(content: IssueContent) -> Markers:
+    """Placeholders that occur nowhere in the issue's feed text (96 random bits make a clash
+    all but impossible; checking costs a scan and makes it impossible)."""
+    texts = [part for a in content.articles for part in (a.title, a.url, a.source, a.author,
+                                                         a.summary_text, a.image or "")]
+    lst = content.digest_list
+    texts += [lst.name, lst.description, *(s.name for s in content.sections)]
+    while not (markers := Markers()).absent_from(texts):
+        pass
+    return markers
