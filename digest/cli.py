@@ -279,14 +279,14 @@ def collect(ctx: Context, feed_id: str | None) -> None:
 def preview(ctx: Context, list_slug: str, output: Path, topic_slugs: str, text: bool) -> None:
     """Write a list's next issue to a file, exactly as it will be sent."""
     from digest.issue import next_issue
-    from digest.links import SAMPLE_READER, make_token
+    from digest.links import preview_token
     from digest.render import personalize
 
     content, rendered = next_issue(ctx.store, ctx.settings, list_slug)
     variant = rendered.assemble(set(_split(topic_slugs)) or None)
     if variant is None:
         raise InvalidInput(f"none of the topics {topic_slugs!r} has articles in this issue")
-    sample = rendered.reader_values(make_token(ctx.settings, list_slug, SAMPLE_READER), "")
+    sample = rendered.reader_values(preview_token(ctx.settings, list_slug), "")
     output.write_text(personalize(variant[1] if text else variant[0], sample), encoding="utf-8")
     count = sum(len(s.articles) for s in content.sections)
     click.echo(f"{rendered.subject_for(set(_split(topic_slugs)) or None)}\n{count} articles -> {output}")

@@ -25,7 +25,7 @@ from digest.collect.collector import collect_feed
 from digest.config import LOOPBACK_NETWORKS, load_settings
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
-from digest.links import SAMPLE_READER, make_token
+from digest.links import preview_token
 from digest.models import DigestList, Feed, Subscriber, Topic
 from digest.redis_server import ensure_redis
 from digest.render import personalize
@@ -134,7 +134,7 @@ def run_demo(output: Path) -> None:
         send_inline(store, settings, sender, plan.issue_id)
         html, _text = plan.rendered.assemble(None) or ("", "")
         preview = output / f"preview-{lst.slug}.html"
-        sample = plan.rendered.reader_values(make_token(settings, lst.slug, SAMPLE_READER), "")
+        sample = plan.rendered.reader_values(preview_token(settings, lst.slug), "")
         preview.write_text(personalize(html, sample), encoding="utf-8")
         sections = ", ".join(f"{s.name} ({len(s.articles)})" for s in plan.content.sections)
         click.echo(f"\n{lst.name} [{lst.locale}] — {plan.rendered.subject}\n  sections: {sections}")

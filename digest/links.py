@@ -13,14 +13,18 @@ JSON-plus-signer round (measured by bench/send.py's per-recipient cost).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import re
 
 from digest.config import Settings
 from digest.errors import InvalidInput
 
 _TAG_BYTES = 16  # 128-bit tag: far beyond guessing range, keeps URLs short
 SAMPLE_READER = "reader@example.com"  # whose links previews show
+# A token is exactly what sign() makes: unpadded base64url, a dot, a 22-character tag.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{22}")
 
 
 def _b64(data: bytes) -> str:
@@ -28,7 +32,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the one spelling _b64 makes of some bytes decodes (no padding, no
+    standard alphabet, no stray bits), so a token has exactly one valid form."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 class TokenSigner:
@@ -54,15 +63,28 @@ class TokenSigner:
 
     def read(self, token: str) -> tuple[str, str]:
         try:
+            if not _TOKEN.fullmatch(token):
+                raise ValueError("not a token")
             body, tag = token.split(".")
             payload = _unb64(body)
             good = hmac.compare_digest(_unb64(tag), self._tag(payload))
             list_slug, email = payload.decode("utf-8").split("\n")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, binascii.Error):
             good = False
         if not good:
             raise InvalidInput("this link is not valid (it was altered or cut short)")
         return list_slug, email
+
+
+def preview_token(settings: Settings, list_slug: str) -> str:
+    """The token previews carry: signed for previews only, so it works on no reader's links.
+
+    A preview shows every link where the email has it; following one says it was a preview.
+    """
+    return TokenSigner(settings, purpose=PREVIEW).sign(list_slug, SAMPLE_READER)
+
+
+PREVIEW = "preview"
 
 
 def make_token(settings: Settings, list_slug: str, email: str, purpose: str = "subscriber") -> str:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 
-from digest.links import SAMPLE_READER, make_token
+from digest.config import ConfigError
+from digest.links import make_token, preview_token
 from digest.models import Subscriber
-from digest.render import GREETING, READER_TOKEN
 from digest.web import create_app
 from tests.factories import seed_week
+
+EDITOR = "editor:a long editor password"
 
 
 @pytest.fixture
 def client(settings, store):
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"editor_credential": type(settings.secret_key)(EDITOR)}))
     app.testing = True
     return app.test_client()
+
+
+@pytest.fixture
+def editor(client):
+    """The client signed in as the editor (HTTP Basic, until the editors' app brings sign-in)."""
+    auth = {"Authorization": "Basic " + base64.b64encode(EDITOR.encode()).decode()}
+
+    class Editor:
+        def get(self, url: str):  # type: ignore[no-untyped-def]
+            return client.get(url, headers=auth)
+    return Editor()
 
 
 @pytest.fixture
@@ -43,12 +59,26 @@ def test_rfc8058_one_click_post(client, store, alice):
     assert store.get_subscriber("weekly", "alice@example.com").status == "unsubscribed"
 
 
-def test_a_forged_token_changes_nothing(client, store, alice):
-    forged = alice[:-3] + ("AAA" if not alice.endswith("AAA") else "BBB")
-    for method in (client.get, client.post):
-        r = method(f"/u/{forged}")
-        assert r.status_code == 400 and b"not valid" in r.data
-    assert store.get_subscriber("weekly", "alice@example.com").status == "active"
+def test_a_forged_token_changes_nothing(client, store, settings, alice):
+    # a reader whose token has the characters that differ between base64 alphabets
+    email = next(e for e in (f"reader{i}@example.com" for i in range(1000))
+                 if {"-", "_"} & set(make_token(settings, "weekly", e)))
+    store.add_subscriber("weekly", Subscriber(email=email))
+    token = make_token(settings, "weekly", email)
+    body, tag = token.split(".")
+    forgeries = [
+        token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
+        token + "==",  # padding appended to a valid token
+        f"{body}==.{tag}",
+        token.replace("-", "+").replace("_", "/"),  # the standard base64 alphabet
+    ]
+    for forged in forgeries:
+        for method in (client.get, client.post):
+            r = method(f"/u/{forged}")
+            # refused as invalid, or (a "/" from the standard alphabet) no such page at all
+            assert (r.status_code, b"not valid" in r.data) in ((400, True), (404, False)), forged
+    assert store.get_subscriber("weekly", email).status == "active"
+    assert client.get(f"/u/{token}").status_code == 200  # the real one still works
 
 
 def test_every_page_carries_security_headers(client, alice):
@@ -68,54 +98,97 @@ def test_preferences_save_a_choice_and_refuse_none(client, store, alice, topics)
     assert store.get_subscriber("weekly", "alice@example.com").topics == ["more", "space"]
 
 
-def test_preview_shows_the_sample_readers_email_with_real_links(client, store, settings, weekly, topics):
+def test_preview_is_the_email_as_sent_with_links_that_work_for_no_reader(editor, client, store, settings,
+                                                                       weekly, topics):
     seeded = seed_week(store, ["space", "climate"])
-    r = client.get("/lists/weekly/preview")
+    r = editor.get("/lists/weekly/preview")
     html = r.data.decode()
     assert r.status_code == 200 and r.mimetype == "text/html"
     assert all(a.title in html for a in seeded)
-    assert f'href="https://digest.example/u/{make_token(settings, "weekly", SAMPLE_READER)}"' in html
-    assert READER_TOKEN not in html and GREETING not in html
-    text = client.get("/lists/weekly/preview?format=text")
-    assert text.mimetype == "text/plain" and "== Space ==" in text.data.decode()
-    assert f"https://digest.example/p/{make_token(settings, 'weekly', SAMPLE_READER)}" in text.data.decode()
+    preview = preview_token(settings, "weekly")
+    assert f'href="https://digest.example/u/{preview}"' in html
+    assert not re.search(r"-(t|gh|gt)[0-9a-f]{24}-", html)  # every placeholder filled
+    text = editor.get("/lists/weekly/preview?format=text").data.decode()
+    assert "== Space ==" in text and f"https://digest.example/p/{preview}" in text
+    followed = client.get(f"/u/{preview}")  # an editor clicks a link in the preview
+    assert followed.status_code == 200 and b"comes from a preview" in followed.data
+    assert client.post(f"/u/{preview}").status_code == 200
 
 
-def test_preview_for_a_reader_is_their_email(client, store, settings, weekly, topics):
+def test_preview_for_a_reader_shows_their_email_but_never_their_links(editor, store, settings, weekly, topics):
     seed_week(store, ["space", "climate"])
     store.add_subscriber("weekly", Subscriber(email="bob@example.com", name="Bob", topics=["space"]))
-    html = client.get("/lists/weekly/preview?email=Bob@Example.com").data.decode()
+    html = editor.get("/lists/weekly/preview?email=Bob@Example.com").data.decode()
     assert "Space story number 0" in html and "Climate story" not in html  # Bob's choice
     assert "Hello Bob, here is your week." in html
-    bob = make_token(settings, "weekly", "bob@example.com")  # the normalized address, as the sender signs
-    assert f"https://digest.example/u/{bob}" in html
-    html = client.get("/lists/weekly/preview?email=bob@example.com&topics=climate").data.decode()
+    assert make_token(settings, "weekly", "bob@example.com") not in html  # Bob's working token
+    assert preview_token(settings, "weekly") in html
+    html = editor.get("/lists/weekly/preview?email=bob@example.com&topics=climate").data.decode()
     assert "Climate story number 0" in html and "Space story" not in html
-    assert client.get("/lists/weekly/preview?email=nobody@example.com").status_code == 404
-    assert client.get("/lists/weekly/preview?email=not-an-address").status_code == 400
+    assert editor.get("/lists/weekly/preview?email=nobody@example.com").status_code == 404
+    assert editor.get("/lists/weekly/preview?email=not-an-address").status_code == 400
 
 
-def test_preview_says_why_there_is_nothing_to_show(client, store, weekly, topics):
-    empty = client.get("/lists/weekly/preview")
+def test_strangers_get_no_editor_page(client, store, settings, weekly, topics):
+    seed_week(store, ["space"])
+    store.add_subscriber("weekly", Subscriber(email="bob@example.com", name="Bob"))
+    bob = make_token(settings, "weekly", "bob@example.com")
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"editor:guess").decode()}
+    for url in ("/lists", "/lists/weekly/preview", "/lists/weekly/preview?email=bob@example.com"):
+        for headers in ({}, wrong):
+            r = client.get(url, headers=headers)
+            assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+            assert bob not in r.data.decode() and b"Bob" not in r.data
+
+
+def test_without_an_editor_credential_editor_pages_do_not_exist(settings, store, weekly, topics):
+    seed_week(store, ["space"])
+    app = create_app(settings)  # EDITOR_CREDENTIAL unset
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(EDITOR.encode()).decode()}
+    for url in ("/lists", "/lists/weekly/preview?email=bob@example.com"):
+        assert client.get(url).status_code == 404 and client.get(url, headers=auth).status_code == 404
+
+
+def test_the_web_process_refuses_to_start_without_a_real_secret_key(settings):
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app(settings.model_copy(update={"secret_key": None}))
+    from digest.config import load_settings
+
+    for public in ("change-me-in-production", "short"):
+        with pytest.raises(ConfigError, match="SECRET_KEY"):
+            load_settings(secret_key=public)
+
+
+def test_preview_says_why_there_is_nothing_to_show(editor, store, weekly, topics):
+    empty = editor.get("/lists/weekly/preview")
     assert empty.status_code == 404 and b"no articles yet" in empty.data
     seed_week(store, ["space"], unmatched=0)
-    r = client.get("/lists/weekly/preview?topics=markets")
+    r = editor.get("/lists/weekly/preview?topics=markets")
     assert r.status_code == 404 and b"none of the topics markets has articles" in r.data
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
 
 
-def test_preview_of_an_unknown_list_is_404(client, store):
-    r = client.get("/lists/nolist/preview")
+def test_preview_of_an_unknown_list_is_404(editor, store):
+    r = editor.get("/lists/nolist/preview")
     assert r.status_code == 404 and b"unknown list" in r.data
 
 
-def test_lists_index_links_to_previews(client, weekly):
-    assert b'href="/lists/weekly/preview"' in client.get("/lists").data
+def test_lists_index_links_to_previews(editor, weekly):
+    assert b'href="/lists/weekly/preview"' in editor.get("/lists").data
 
 
-def test_healthz_pings_redis(client):
+def test_healthz_pings_redis_and_tells_strangers_no_more(client, settings):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json == {"status": "ok", "redis": "ok"}
+    down = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})).test_client()
+    r = down.get("/healthz")
+    assert r.status_code == 503 and r.json == {"status": "error", "redis": "unavailable"}
+    assert "127.0.0.1" not in r.data.decode() and "6379" not in r.data.decode()
+
+
+def test_https_sites_send_hsts(client, alice):
+    assert client.get(f"/u/{alice}").headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_a_token_for_a_removed_reader_is_404(client, store, settings, weekly):

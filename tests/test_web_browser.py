@@ -23,9 +23,14 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+EDITOR = {"username": "editor", "password": "a long editor password"}
+
+
 @pytest.fixture
 def site(settings, store):
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    credential = type(settings.secret_key)(f"{EDITOR['username']}:{EDITOR['password']}")
+    server = make_server("127.0.0.1", 0, create_app(settings.model_copy(update={"editor_credential": credential})),
+                         threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -60,7 +65,7 @@ def test_the_preview_fits_a_phone_and_every_image_has_alt(site, browser, store, 
         a.image = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
         store.save_article(a.model_copy(update={"id": a.id + "x", "url": a.url + "?img", "guid": a.guid + "i",
                                                 "content_hash": a.content_hash + "i"}), 3600)
-    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page = browser.new_page(viewport={"width": 375, "height": 800}, http_credentials=EDITOR)
     page.goto(f"{site}/lists/weekly/preview")
     width = page.evaluate("document.scrollingElement.scrollWidth")
     assert width <= 375 + 1
