@@ -7,34 +7,13 @@ what goes out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from digest.config import Settings
+from digest.content import IssueContent, Section
 from digest.models import MORE_NEWS, Article, DigestList
+from digest.render import RenderedIssue, render_issue, translations
 from digest.store import Store
-
-
-@dataclass
-class Section:
-    slug: str
-    name: str
-    articles: list[Article] = field(default_factory=list)
-
-
-@dataclass
-class IssueContent:
-    digest_list: DigestList
-    now: datetime
-    sections: list[Section]
-
-    @property
-    def is_empty(self) -> bool:
-        return not any(s.articles for s in self.sections)
-
-    @property
-    def articles(self) -> list[Article]:
-        return [a for s in self.sections for a in s.articles]
 
 
 def build_issue(
@@ -59,10 +38,10 @@ def build_issue(
     return IssueContent(digest_list, now, sections)
 
 
-def next_issue(store: Store, settings: Settings, list_slug: str, now: datetime | None = None):  # type: ignore[no-untyped-def]
-    """The list's next issue as it stands now: (IssueContent, RenderedIssue)."""
-    from digest.render import render_issue, translations
-
+def next_issue(
+    store: Store, settings: Settings, list_slug: str, now: datetime | None = None,
+) -> tuple[IssueContent, RenderedIssue]:
+    """The list's next issue as it stands now: its content, and the content rendered."""
     now = now or datetime.now(timezone.utc)
     digest_list = store.get_list(list_slug)
     more = translations(digest_list.locale).gettext("More news")

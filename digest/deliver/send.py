@@ -18,11 +18,12 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from digest.config import Settings
+from digest.content import IssueContent
 from digest.deliver.base import Envelope, Recipient, Sender
 from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
-from digest.issue import IssueContent, next_issue
+from digest.issue import next_issue
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls

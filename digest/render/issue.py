@@ -8,15 +8,12 @@ import logging
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import premailer
 
 from digest.config import Settings
+from digest.content import IssueContent
 from digest.render.engine import make_environment, translations
-
-if TYPE_CHECKING:  # digest.issue renders through this module
-    from digest.issue import IssueContent
 
 # Per-reader placeholders are filled by SendGrid substitutions or the outbox, and
 # both replace every occurrence in the whole message, feed text included. So the
