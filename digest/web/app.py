@@ -10,16 +10,15 @@ is set up here once; `create_app` refuses to start without a real SECRET_KEY.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, Response, g, render_template
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
-from digest.render import translations
 from digest.store import Store
+from digest.web import editors, machine, public
+from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
     # Pages carry no script; emails previewed here may load remote images.
@@ -37,8 +36,6 @@ MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from digest.web import editors, machine, public
-
     settings = settings or load_settings()
     settings.require_secret_key()  # refuse to start rather than sign with a guessable key
     app = Flask(__name__)
@@ -79,37 +76,3 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(editors.blueprint)
     app.register_blueprint(machine.blueprint)
     return app
-
-
-class Shared:
-    """What every view needs, built once per process."""
-
-    def __init__(self, settings: Settings, store: Store, signer: TokenSigner) -> None:
-        self.settings, self.store, self.signer = settings, store, signer
-
-
-def shared() -> Shared:
-    from flask import current_app
-
-    return current_app.extensions["digest"]  # type: ignore[no-any-return]
-
-
-def translator(locale: str) -> Any:
-    """gettext with named placeholders, as the templates call it: _("Hi %(name)s", name=...)."""
-    gettext = translations(locale).gettext
-
-    def _(text: str, **kw: Any) -> str:
-        return gettext(text) % kw if kw else gettext(text)
-    return _
-
-
-english = translator("en")
-
-
-def message_page(title: str, message: str, **context: Any) -> str:
-    return render_template("message.html", title=title, message=message, _=english, **context)
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:2]}{'•' * max(1, len(local) - 2)}@{domain}"

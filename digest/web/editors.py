@@ -20,7 +20,7 @@ from digest.errors import InvalidInput
 from digest.issue import next_issue
 from digest.links import preview_token
 from digest.render import personalize
-from digest.web.app import english, shared
+from digest.web.shared import english, shared
 
 blueprint = Blueprint("editors", __name__)
 

@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Blueprint
 
-from digest.web.app import shared
+from digest.web.shared import shared
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("machine", __name__)

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, render_template, request
 from digest.errors import InvalidInput
 from digest.links import PREVIEW, TokenSigner
 from digest.models import MORE_NEWS, DigestList, Subscriber
-from digest.web.app import mask_email, message_page, shared, translator
+from digest.web.shared import mask_email, message_page, shared, translator
 
 blueprint = Blueprint("public", __name__)
 
