@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MORE_NEWS = "more"  # the pseudo-topic that collects what matches no topic
-LOCALES = ("en", "es")
+LOCALES = ("en", "es", "fr", "de")
 
 
 def utcnow() -> datetime:

@@ -7,6 +7,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from digest.issue import build_issue, next_issue
 from digest.models import DigestList
 from digest.render import personalize, premailer_calls, render_issue
@@ -192,3 +194,34 @@ def test_only_css_the_main_clients_support(store, settings, weekly, shared: Path
     # media queries are enhancement too, but the clients that matter for them must take them
     for client, platform in [("apple-mail", "ios"), ("apple-mail", "macos"), ("gmail", "desktop-webmail")]:
         assert latest[("css-at-media", client, platform)][1] in ("y", "a")
+
+
+def test_every_catalog_translates_every_message():
+    from babel.messages.pofile import read_po
+
+    from digest.models import LOCALES
+    from digest.render.engine import LOCALE_DIR
+
+    catalogs = {}
+    for locale in LOCALES[1:]:  # English is the identity
+        with (LOCALE_DIR / locale / "LC_MESSAGES" / "digest.po").open("rb") as f:
+            catalogs[locale] = {m.id: m.string for m in read_po(f) if m.id}
+    ids = {locale: set(c) for locale, c in catalogs.items()}
+    assert len({frozenset(s) for s in ids.values()}) == 1, "catalogs disagree on their messages"
+    for locale, catalog in catalogs.items():
+        assert all(catalog.values()), f"{locale}: untranslated messages"
+
+
+@pytest.mark.parametrize("locale, unsubscribe, more_news, date", [
+    ("fr", "Se désabonner", "Autres actualités", r"\d+ [a-zéû]+ 20\d\d"),
+    ("de", "Abbestellen", "Weitere Nachrichten", r"\d+\. [A-ZÄa-zä]+ 20\d\d"),
+])
+def test_french_and_german_lists_read_their_language(store, settings, topics, locale, unsubscribe, more_news, date):
+    store.add_list(DigestList(slug="liste", name="Liste", from_email="n@p.example", locale=locale,
+                              timezone="Europe/Paris"))
+    seed_week(store, ["space"])
+    _, rendered = next_issue(store, settings, "liste")
+    html, text = rendered.assemble(None)
+    assert f'<html lang="{locale}"' in html
+    assert unsubscribe in html and more_news in html and unsubscribe in text
+    assert re.search(date, html)
