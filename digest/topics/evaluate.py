@@ -1,0 +1,130 @@
+"""Evaluation as a feature: how well a topic file and the story settings do on labelled data.
+
+Editors run these on a sample of their own articles (`digest topics eval`,
+`digest stories eval`); the project runs them on public sets. The data is a CSV
+with a header and at least `title,text` plus `label` (topics: the topic's name or
+slug) or `cluster_id` (stories). Nothing here knows how assignment or clustering
+works: they are passed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from digest.errors import InvalidInput
+from digest.models import MORE_NEWS, Topic
+
+
+@dataclass(frozen=True)
+class Labelled:
+    id: str
+    title: str
+    text: str
+    label: str  # a topic slug, or a story's cluster id
+
+
+def read_labelled(path: Path, column: str) -> list[Labelled]:
+    """Rows of a labelled CSV; `column` names the label (label or cluster_id)."""
+    csv.field_size_limit(sys.maxsize)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"title", "text", column} - set(reader.fieldnames or ())
+            if missing:
+                raise InvalidInput(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            rows = [Labelled(str(r.get("id") or n), r["title"] or "", r["text"] or "", r[column])
+                    for n, r in enumerate(reader, 1)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"{path}: cannot read it: {exc}") from None
+    if not rows:
+        raise InvalidInput(f"{path}: no rows")
+    return rows
+
+
+def label_to_slug(rows: list[Labelled], topics: list[Topic]) -> list[Labelled]:
+    """Labels name topics by name or slug, in any case; every label must name one."""
+    by_key = {k.casefold(): t.slug for t in topics for k in (t.slug, t.name)}
+    unknown = sorted({r.label for r in rows if r.label.casefold() not in by_key})
+    if unknown:
+        raise InvalidInput(f"labels that name no topic of the topic file: {', '.join(unknown[:10])}")
+    return [Labelled(r.id, r.title, r.text, by_key[r.label.casefold()]) for r in rows]
+
+
+@dataclass
+class TopicScores:
+    accuracy: float
+    macro_f1: float
+    more_news: float  # share of articles sent to "More news" (each counts as wrong)
+    per_topic: dict[str, tuple[float, float, float, int]]  # slug -> precision, recall, F1, support
+
+    def report(self) -> str:
+        lines = [f"{'topic':<24} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}"]
+        for slug, (p, r, f, n) in self.per_topic.items():
+            lines.append(f"{slug:<24} {p:>9.3f} {r:>7.3f} {f:>6.3f} {n:>8}")
+        lines.append(f"accuracy {self.accuracy:.4f} macro-F1 {self.macro_f1:.4f} more-news {self.more_news:.4f}")
+        return "\n".join(lines)
+
+
+def score_topics(gold: Sequence[str], predicted: Sequence[str], slugs: Sequence[str]) -> TopicScores:
+    """Accuracy, macro-F1 over the topics (More news is a miss, never a class) and per-topic figures."""
+    pairs = list(zip(gold, predicted, strict=True))
+    per: dict[str, tuple[float, float, float, int]] = {}
+    for slug in slugs:
+        tp = sum(1 for g, p in pairs if g == slug and p == slug)
+        fp = sum(1 for g, p in pairs if g != slug and p == slug)
+        fn = sum(1 for g, p in pairs if g == slug and p != slug)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per[slug] = (precision, recall, f1, tp + fn)
+    n = len(pairs) or 1
+    return TopicScores(
+        accuracy=sum(1 for g, p in pairs if g == p) / n,
+        macro_f1=sum(f for _, _, f, _ in per.values()) / (len(per) or 1),
+        more_news=sum(1 for _, p in pairs if p == MORE_NEWS) / n,
+        per_topic=per,
+    )
+
+
+def average(scores: list[TopicScores]) -> TopicScores:
+    k = len(scores)
+    per = {slug: tuple(sum(s.per_topic[slug][i] for s in scores) / k for i in range(3))
+           + (scores[0].per_topic[slug][3],) for slug in scores[0].per_topic}
+    return TopicScores(sum(s.accuracy for s in scores) / k, sum(s.macro_f1 for s in scores) / k,
+                       sum(s.more_news for s in scores) / k, per)  # type: ignore[arg-type]
+
+
+def split_corrections(rows: list[Labelled], per_topic: int, seed: int) -> tuple[list[Labelled], list[Labelled]]:
+    """K rows per topic drawn with `seed` act as an editor's corrections; the rest are scored."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_label[row.label].append(i)
+    chosen: set[int] = set()
+    for indexes in by_label.values():
+        chosen.update(rng.sample(indexes, min(per_topic, len(indexes))))
+    return [rows[i] for i in sorted(chosen)], [r for i, r in enumerate(rows) if i not in chosen]
+
+
+def b_cubed(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 of a clustering against gold clusters (Bagga & Baldwin 1998)."""
+    gold_of = list(gold)
+    pred_of = list(predicted)
+    both = Counter(zip(gold_of, pred_of, strict=True))
+    gold_size = Counter(gold_of)
+    pred_size = Counter(pred_of)
+    n = len(gold_of)
+    # Each item's precision is |its predicted cluster ∩ its gold cluster| / |its predicted cluster|.
+    precision = sum(c * c / pred_size[p] for (g, p), c in both.items()) / n
+    recall = sum(c * c / gold_size[g] for (g, p), c in both.items()) / n
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+Assigner = Callable[[list[Labelled], list[Labelled]], list[str]]  # (to score, corrections) -> slugs
