@@ -5,14 +5,43 @@ only; their logic lives in plain functions (digest.tasks says which).
 
 Queues: `celery` (collection, planning) and `send` (batches), so ops can run
 senders apart: `celery -A digest.celery_app worker -Q send`.
+
+Collection tasks have time limits derived from FETCH_DEADLINE
+(`collect_time_limits`); the broker's visibility timeout must be longer, or a
+collection still running would be handed to a second worker. `make_celery` logs
+a warning at start-up when it is not.
 """
 
 from __future__ import annotations
+
+import logging
 
 from celery import Celery
 from celery.schedules import crontab
 
 from digest.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+# Time a collection may spend besides its fetch: resolving the feed's host (the
+# system resolver's timeouts, not the fetch deadline, bound getaddrinfo: 5 s per
+# try and server by default), parsing up to FETCH_MAX_BYTES (5 MB of XML parses
+# in a few seconds) and storing up to FEED_MAX_ITEMS articles (a Redis round trip
+# and an HTML clean-up each, well under a second per hundred).
+COLLECT_PROCESSING_SECONDS = 60
+# Between the soft limit (SoftTimeLimitExceeded in the task, which logs it) and the
+# hard one (the pool kills the process): time for the task to unwind.
+COLLECT_KILL_GRACE_SECONDS = 30
+
+
+def collect_time_limits(settings: Settings) -> tuple[int, int]:
+    """(soft, hard) time limits of one feed's collection, in seconds.
+
+    The fetch itself ends by FETCH_DEADLINE (digest.collect.fetch); the limits only
+    catch what the deadline does not cover. Defaults: 60 s deadline -> 120 s soft, 150 s hard.
+    """
+    soft = int(settings.fetch_deadline + 0.999) + COLLECT_PROCESSING_SECONDS
+    return soft, soft + COLLECT_KILL_GRACE_SECONDS
 
 
 def _cron(expr: str) -> crontab:
@@ -31,7 +60,25 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     }
 
 
+def check_visibility_timeout(settings: Settings) -> str | None:
+    """A warning when running collections could be redelivered to a second worker, else None."""
+    _soft, hard = collect_time_limits(settings)
+    if settings.visibility_timeout > hard:
+        return None
+    return (
+        f"VISIBILITY_TIMEOUT ({settings.visibility_timeout} s) is not longer than a feed collection's "
+        f"time limit ({hard} s, from FETCH_DEADLINE={settings.fetch_deadline:g} s): the broker may hand "
+        f"a collection that is still running to a second worker. Set VISIBILITY_TIMEOUT above {hard}."
+    )
+
+
 def make_celery(settings: Settings) -> Celery:
+    # A warning, not a refusal: a short visibility timeout is a legitimate choice
+    # for quick redelivery of send batches (the ledger makes those safe); it only
+    # costs a collection done twice, which stores nothing twice.
+    warning = check_visibility_timeout(settings)
+    if warning:
+        log.warning("%s", warning)
     app = Celery("digest", broker=settings.broker_url, include=["digest.tasks"])
     app.conf.update(
         task_ignore_result=True,

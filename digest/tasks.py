@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-from digest.celery_app import app, settings
+from celery.exceptions import SoftTimeLimitExceeded
+
+from digest.celery_app import app, collect_time_limits, settings
 from digest.collect.collector import collect_feed
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
@@ -35,9 +37,21 @@ def collect_all() -> int:
     return len(feeds)
 
 
-@app.task(name="digest.collect")
+_COLLECT_SOFT, _COLLECT_HARD = collect_time_limits(settings)  # see celery_app.collect_time_limits
+
+
+# acks_on_failure_or_timeout: a collection that fails or hits its time limit is
+# acknowledged, not redelivered (the app default for send batches is the other
+# way): the next beat run collects the feed again anyway, and redelivering a feed
+# that always times out would only keep a worker busy with it.
+@app.task(name="digest.collect", soft_time_limit=_COLLECT_SOFT, time_limit=_COLLECT_HARD,
+          acks_on_failure_or_timeout=True)
 def collect(feed_id: str) -> dict[str, object]:
-    result = collect_feed(_store(), settings, feed_id)
+    try:
+        result = collect_feed(_store(), settings, feed_id)
+    except SoftTimeLimitExceeded:
+        log.warning("feed %s: collection stopped after %d s (soft time limit)", feed_id, _COLLECT_SOFT)
+        return {"feed": feed_id, "new": 0, "error": f"collection took longer than {_COLLECT_SOFT} s"}
     return {"feed": feed_id, "new": result.new, "error": result.error}
 
 

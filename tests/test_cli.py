@@ -36,7 +36,7 @@ def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
     (("subscribers", "add", "nolist", "a@example.com"), "unknown list: 'nolist'"),
     (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--topics", "cooking"),
      "unknown topic: 'cooking'"),
-    (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--locale", "fr"), "locale 'fr'"),
+    (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--locale", "xx"), "locale 'xx'"),
     (("feeds", "add", "planet", "ftp://planet.example/feed"), "not an http(s) URL"),
     (("feeds", "add", "Bad Id", "https://planet.example/feed"), "not a valid id"),
     (("feeds", "rm", "nothere"), "unknown feed: 'nothere'"),
