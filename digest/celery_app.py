@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.schedules import crontab
 
 from digest.config import Settings, load_settings
@@ -107,7 +107,20 @@ def make_celery(settings: Settings) -> Celery:
         timezone="UTC",
         worker_hijack_root_logger=False,
     )
+    app.steps["worker"].add(RequireSecretKey)
     return app
+
+
+class RequireSecretKey(bootsteps.Step):
+    """A worker refuses to start without a real SECRET_KEY: it signs every reader's links.
+
+    A bootstep, because an error raised here stops the worker before it takes a
+    task (signal handlers' errors are only logged).
+    """
+
+    def __init__(self, parent: object, **kwargs: object) -> None:
+        super().__init__(parent, **kwargs)
+        settings.require_secret_key()
 
 
 settings = load_settings()
