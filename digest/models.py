@@ -69,7 +69,7 @@ class Topic(BaseModel):
 
 
 class Article(BaseModel):
-    id: str  # sha1 of the canonical URL (or of feed+guid when there is no link)
+    id: str  # sha1 of the canonical URL, else of feed+guid, else of feed+content hash
     feed_id: str
     source: str
     title: str

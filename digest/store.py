@@ -7,7 +7,9 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:topics                    hash  topic slug -> Topic JSON
     P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
     P:articles                  zset  article id, scored by published time
-    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires)
+    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires);
+                                only the keys an article has: no url key without a url,
+                                no guid key without a guid
     P:lists                     hash  list slug -> DigestList JSON
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
@@ -60,16 +62,17 @@ def _sha1(text: str) -> str:
 
 # Saves an article unless one of its dedup keys is already taken. Atomic, so two
 # workers collecting overlapping feeds never both keep the same story.
-# KEYS: article, articles zset, seen:guid, seen:url, seen:hash
+# KEYS: article, articles zset, then the article's dedup keys (seen:guid, seen:url,
+# seen:hash: only those it has, so 1 to 3)
 # ARGV: id, json, score, ttl seconds
 _SAVE_ARTICLE = """
-for i = 3, 5 do
+for i = 3, #KEYS do
   local other = redis.call('GET', KEYS[i])
   if other then return other end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-for i = 3, 5 do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
 return false
 """
 
@@ -139,15 +142,16 @@ class Store:
         """Keep `article` unless it duplicates one we have; return the duplicate's id if so.
 
         Duplicates: the same guid in the same feed, the same canonical URL, or the
-        same content hash (title and text), whichever source it came from.
+        same content hash (title and text), whichever source it came from. Only
+        keys that exist count: an article without a url (or a guid) has no url
+        (or guid) key, so link-less articles are never each other's duplicates.
         """
-        keys = [
-            self.key("article", article.id),
-            self.key("articles"),
-            self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")),
-            self.key("seen", "url", _sha1(article.url)),
-            self.key("seen", "hash", article.content_hash or _sha1(article.id)),
-        ]
+        keys = [self.key("article", article.id), self.key("articles")]
+        if article.guid:
+            keys.append(self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")))
+        if article.url:
+            keys.append(self.key("seen", "url", _sha1(article.url)))
+        keys.append(self.key("seen", "hash", article.content_hash or _sha1(article.id)))
         score = article.published.timestamp()
         other = self._save_article(
             keys=keys, args=[article.id, article.model_dump_json(), score, ttl_seconds]

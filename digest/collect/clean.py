@@ -1,4 +1,11 @@
-"""Make feed content safe and comparable: sanitized HTML, canonical URLs, text, hashes."""
+"""Make feed content safe and comparable: sanitized HTML, canonical URLs, text, hashes, caps.
+
+Everything here takes text a feed publisher wrote, so every function bounds its
+own work: HTML goes through lxml (whose parser stops at 256 levels of nesting)
+before nh3, because html5ever's tree builder is quadratic in nesting depth
+(200,000 nested tags took nh3 alone four minutes); tracking pixels are found on
+that parsed tree, before nh3 drops the style attributes that size or hide them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
+from lxml import etree
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
@@ -21,6 +29,7 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "width", "height"}, "abbr": {"title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+MAX_URL_CHARS = 2048  # a longer link or image URL is not kept
 
 # Query parameters that identify a click, not a page.
 TRACKING_PARAMS = re.compile(
@@ -36,61 +45,251 @@ TRACKER_HOSTS = (
     "b.scorecardresearch.com", "sb.scorecardresearch.com", "pi.feedsportal.com", "stats.feedsportal.com",
     "www.facebook.com/tr", "counter.theconversation.com", "t.co/i/adsct",
 )
-_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+# C0 and C1 control characters except tab and newline, DEL, and lone surrogates
+# (JSON's "\ud800" decodes to one; Redis and lxml refuse them).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def _is_pixel(tag: str) -> bool:
-    attrs = {k.lower(): htmllib.unescape(v) for k, v in _ATTR.findall(tag)}
-    for dim in ("width", "height"):
-        value = attrs.get(dim, "").strip().rstrip("px")
-        if value.isdigit() and int(value) <= 2:
-            return True
-    src = attrs.get("src", "")
-    parts = urlsplit(src)
-    where = f"{parts.netloc.lower()}{parts.path}"
-    return not src or any(where.startswith(host) for host in TRACKER_HOSTS)
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab and newline stay) or lone surrogates."""
+    return _CONTROLS.sub("", text) if text else ""
 
 
-def sanitize_html(raw: str) -> str:
-    """Allow-listed HTML: safe in an email, with tracking pixels removed."""
-    if not raw:
-        return ""
-    cleaned = nh3.clean(
-        raw,
+def one_line(text: str, limit: int) -> str:
+    """Plain text on one line: controls gone, whitespace folded, at most `limit` characters."""
+    return truncate_text(" ".join(strip_controls(text[: limit * 4]).split()), limit)
+
+
+# -- tracking pixels -----------------------------------------------------------------------
+
+_PIXEL_MAX = 2.0  # an image this many pixels wide or high (or less) shows nothing
+_LENGTH = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+)\s*(px|pt)?\s*(!important)?\s*$", re.IGNORECASE)
+
+
+def _tiny(value: str | None) -> bool:
+    """A width or height (attribute or CSS) that makes an image invisible: 0, 1 or 2 px."""
+    if value is None:
+        return False
+    match = _LENGTH.match(value)
+    return bool(match) and float(match.group(1)) <= _PIXEL_MAX
+
+
+def _style(element: etree._Element) -> dict[str, str]:
+    """The declarations of an element's style attribute, property -> value, lower-cased."""
+    found = {}
+    for declaration in (element.get("style") or "").split(";"):
+        prop, sep, value = declaration.partition(":")
+        if sep:
+            found[prop.strip().lower()] = value.strip().lower()
+    return found
+
+
+def _hidden(element: etree._Element) -> bool:
+    if element.get("hidden") is not None:
+        return True
+    style = _style(element)
+    opacity = _LENGTH.match(style.get("opacity", ""))
+    return (
+        style.get("display", "").startswith("none")
+        or style.get("visibility", "").startswith(("hidden", "collapse"))
+        or (opacity is not None and float(opacity.group(1)) <= 0)
+    )
+
+
+def is_tracker_url(url: str | None) -> bool:
+    """An image URL that counts views rather than shows something: a known tracker host, or none."""
+    if not url:
+        return True
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return True
+    where = f"{(parts.hostname or '').lower()}{parts.path}"
+    return any(where.startswith(host) for host in TRACKER_HOSTS)
+
+
+def is_pixel_image(url: str | None, width: object = None, height: object = None) -> bool:
+    """A feed's own image field (media:content, JSON Feed image) that is a pixel or a tracker."""
+    return is_tracker_url(url) or any(_tiny(str(v)) for v in (width, height) if v not in (None, ""))
+
+
+def _is_pixel(img: etree._Element) -> bool:
+    if is_tracker_url(img.get("src")):
+        return True
+    if _tiny(img.get("width")) or _tiny(img.get("height")):
+        return True
+    style = _style(img)
+    if any(_tiny(style.get(p)) for p in ("width", "height", "max-width", "max-height")):
+        return True
+    # hidden itself, or inside something hidden (depth is at most lxml's 256)
+    return any(_hidden(e) for e in (img, *img.iterancestors()))
+
+
+def _parse_fragment(raw: str) -> etree._Element | None:
+    try:
+        return lxml_html.fragment_fromstring(raw, create_parent="div")
+    except (ParserError, ValueError, etree.LxmlError):
+        return None
+
+
+def _drop(element: etree._Element) -> None:
+    """Remove an element but keep its tail text."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+# -- HTML ---------------------------------------------------------------------------------
+
+
+def _nh3(html: str) -> str:
+    return nh3.clean(
+        html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
-    )
-    return _IMG.sub(lambda m: "" if _is_pixel(m.group(0)) else m.group(0), cleaned).strip()
+    ).strip()
 
 
-def canonical_url(url: str) -> str:
-    """The URL of the page itself: no tracking parameters, no fragment, tidy host."""
+def sanitize_html(raw: str) -> str:
+    """Allow-listed HTML: safe in an email, with tracking pixels removed.
+
+    Pixels are found on lxml's tree of the raw HTML, while the style attribute
+    (`width:1px`, `display:none`) is still there to say so; nh3 then sanitizes
+    lxml's serialization, which is at most 256 levels deep.
+    """
+    raw = strip_controls(raw)
+    if not raw or not raw.strip():
+        return ""
+    root = _parse_fragment(raw)
+    if root is None:  # lxml found nothing it could parse: keep the words only
+        words = " ".join(_tags_out(raw).split())
+        return _nh3(f"<p>{htmllib.escape(words)}</p>") if words else ""
+    for img in list(root.iter("img")):
+        if _is_pixel(img):
+            _drop(img)
+    return _nh3(etree.tostring(root, encoding="unicode", method="html"))
+
+
+def truncate_html(html: str, limit: int) -> str:
+    """Sanitized HTML cut to at most `limit` characters, still well-formed.
+
+    The cut falls on a space or after a tag, never inside a tag; nh3 then parses
+    the cut text again, which drops a half tag and closes the open ones. Closing
+    tags make it longer, so a cut that ends up over `limit` is cut shorter.
+    """
+    if len(html) <= limit:
+        return html
+    budget = limit
+    for _ in range(8):
+        cut = html[:budget]
+        at = max(cut.rfind(" "), cut.rfind(">") + 1)
+        if at > budget // 2:
+            cut = cut[:at]
+        if cut.rfind("<") > cut.rfind(">"):  # inside a tag: cut before it
+            cut = cut[: cut.rfind("<")]
+        result = _nh3(cut.rstrip() + " …")
+        if len(result) <= limit:
+            return result
+        budget -= max(len(result) - limit, limit // 10)
+        if budget <= 0:
+            break
+    return _nh3(f"<p>{htmllib.escape(truncate_text(html_to_text(html), limit - 7))}</p>")
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a sentence or word end, with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]  # room for the "…"
+    sentence = max(cut.rfind(end) for end in (". ", "! ", "? "))
+    if sentence >= limit * 0.7:  # a sentence end near the limit reads best ("… end. …")
+        return cut[: sentence + 1] + " …"
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    if space >= limit // 2:  # else one giant word: cut it
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _tags_out(html: str) -> str:
+    return htmllib.unescape(_TAG.sub(" ", html))
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+def http_url(url: str | None) -> str:
+    """`url` when it is an absolute http(s) URL with a host, of a sane length; else ""."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
+        return ""
+    if _CONTROLS.search(url) or any(ch.isspace() for ch in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return ""
+    return url if parts.hostname else ""
+
+
+def canonical_url(url: str, *, keep_fragment: bool = False) -> str:
+    """The URL of the page itself: no tracking parameters, tidy host, and no fragment
+    unless `keep_fragment` (the fragment then names an item within the page)."""
     try:
         parts = urlsplit(url.strip())
+        port = parts.port
     except ValueError:
         return url.strip()
     host = (parts.hostname or "").lower()
-    if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{parts.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    if port and (parts.scheme.lower(), port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
-    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", urlencode(query), ""))
+    fragment = parts.fragment if keep_fragment else ""
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", urlencode(query), fragment))
 
+
+def page_and_fragment(url: str) -> tuple[str, str]:
+    """(the canonical page URL, the fragment) of an http(s) URL."""
+    try:
+        fragment = urlsplit(url.strip()).fragment
+    except ValueError:
+        fragment = ""
+    return canonical_url(url), fragment
+
+
+# -- text ---------------------------------------------------------------------------------
 
 _BLOCKS = re.compile(r"</?(p|div|br|li|h[1-6]|blockquote|pre|tr)\b[^>]*>", re.IGNORECASE)
 
 
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML snippet, whitespace folded."""
+    html = strip_controls(html)
     if not html or not html.strip():
         return ""
-    try:
-        text = lxml_html.fragment_fromstring(_BLOCKS.sub(" ", html), create_parent="div").text_content()
-    except (ParserError, ValueError):
-        text = re.sub(r"<[^>]+>", " ", html)
+    root = _parse_fragment(_BLOCKS.sub(" ", html))
+    if root is not None:
+        for hidden in list(root.iter("script", "style", "template")):  # code, not text
+            _drop(hidden)
+    text = root.text_content() if root is not None else _TAG.sub(" ", html)
     return " ".join(htmllib.unescape(text).split())
 
 
@@ -102,5 +301,14 @@ def content_hash(title: str, text: str) -> str:
 
 
 def first_image(html: str) -> str | None:
-    match = re.search(r'<img\b[^>]*\bsrc="(https?://[^"]+)"', html or "")
-    return htmllib.unescape(match.group(1)) if match else None
+    """The first real image of sanitized HTML: http(s), not a pixel or a tracker."""
+    if not html or "<img" not in html:
+        return None
+    root = _parse_fragment(html)
+    if root is None:
+        return None
+    for img in root.iter("img"):
+        src = http_url(img.get("src"))
+        if src and not _is_pixel(img):
+            return src
+    return None

@@ -2,21 +2,38 @@
 
 Everything becomes one shape, RawEntry, before cleaning. Bytes that are not a
 feed raise FeedError naming the URL and what was wrong; nothing else escapes.
+The bytes are decoded as the HTTP Content-Type says (feedparser applies RFC
+3023 to the header we hand it; JSON Feeds use its charset), a byte order mark
+winning over both. Every field of a JSON Feed is type-checked: a field of the
+wrong type is ignored, never turned into text with str().
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
+import html
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.message import Message
 from typing import Any
 
 import feedparser
 
+from digest.collect.clean import is_pixel_image
 from digest.errors import FeedError
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
+# Byte order marks, longest first (UTF-32 LE starts like UTF-16 LE).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# feedparser's notes that are not errors: it decoded or parsed anyway.
+_BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+_ERROR_CHARS = 300  # of an exception's message quoted in a feed's error
 
 
 @dataclass
@@ -39,21 +56,75 @@ class ParsedFeed:
     entries: list[RawEntry]
 
 
-def parse_feed(content: bytes, url: str) -> ParsedFeed:
+def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
+    """The entries of a feed; `content_type` is the HTTP Content-Type header, if any."""
     if not content or not content.strip():
         raise FeedError(f"{url}: empty response, not a feed")
-    head = content.lstrip()[:1]
-    if head in (b"{", b"["):
-        return _parse_json_feed(content, url)
+    if _first_char(content) in ("{", "["):
+        return _parse_json_feed(content, url, content_type)
+    headers = {"content-location": url}
+    media_type = _usable_content_type(content_type)
+    if media_type:
+        headers["content-type"] = media_type
     try:
-        parsed = feedparser.parse(content, response_headers={"content-location": url})
+        # nh3 sanitizes later; feedparser's own sanitizer would first strip the CSS
+        # (visibility, opacity, max-width) that shows an image is a tracking pixel.
+        parsed = feedparser.parse(content, response_headers=headers, sanitize_html=False)
+        entries = [_from_feedparser(e) for e in parsed.entries]
+    except RecursionError:
+        raise FeedError(f"{url}: nested too deeply to be a feed") from None
     except Exception as exc:  # feedparser can raise on pathological input
-        raise FeedError(f"{url}: could not be parsed: {type(exc).__name__}: {exc}") from None
-    if not parsed.get("version") and not parsed.entries:
-        reason = parsed.get("bozo_exception") or "no RSS, Atom or JSON Feed found"
-        raise FeedError(f"{url}: not a feed ({reason})")
-    entries = [_from_feedparser(e) for e in parsed.entries]
-    return ParsedFeed(parsed.feed.get("title", ""), parsed.get("version") or "unknown", entries)
+        raise FeedError(f"{url}: could not be parsed: {type(exc).__name__}: {_short(exc)}") from None
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not parsed.get("version") and not entries:
+        raise FeedError(f"{url}: not a feed ({_short(problem or 'no RSS, Atom or JSON Feed found')})")
+    if problem is not None and not isinstance(problem, _BENIGN) and not entries:
+        # A truncated or malformed feed that yields nothing is an error, not "ok, 0 items";
+        # one that still yields entries keeps them.
+        raise FeedError(f"{url}: malformed feed, no entries read ({_short(problem)})")
+    title = parsed.feed.get("title", "")
+    return ParsedFeed(title if isinstance(title, str) else "", parsed.get("version") or "unknown", entries)
+
+
+def _short(problem: object) -> str:
+    text = str(problem)
+    return text if len(text) <= _ERROR_CHARS else text[:_ERROR_CHARS] + "…"
+
+
+def _first_char(content: bytes) -> str:
+    """The first character that is not white space, decoding a byte order mark if there is one."""
+    for bom, encoding in BOMS:
+        if content.startswith(bom):
+            return content[len(bom) : len(bom) + 256].decode(encoding, "ignore").lstrip()[:1]
+    return content.lstrip()[:1].decode("latin-1")
+
+
+def _charset(content_type: str | None) -> str | None:
+    """The charset of a Content-Type header when Python can decode it; else None."""
+    if not content_type:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    charset = message.get_content_charset()
+    if not charset:
+        return None
+    try:
+        codecs.lookup(charset)
+        b"".decode(charset)  # "base64", "rot13" and the like are not text encodings
+    except (LookupError, ValueError):
+        return None
+    return charset
+
+
+def _usable_content_type(content_type: str | None) -> str | None:
+    """The header for feedparser: a charset Python cannot decode is left out, not obeyed."""
+    if not content_type or not content_type.isascii() or any(ch in content_type for ch in "\r\n\0"):
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    media_type = message.get_content_type()
+    charset = _charset(content_type)
+    return f"{media_type}; charset={charset}" if charset else media_type
 
 
 def _when(struct: Any) -> datetime | None:
@@ -61,24 +132,27 @@ def _when(struct: Any) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(calendar.timegm(struct), timezone.utc)
-    except (OverflowError, ValueError, TypeError):
+    except (OverflowError, ValueError, TypeError, OSError):
         return None
 
 
 def _image(e: Any) -> str | None:
+    """The entry's own image field, unless it is a pixel or a tracker."""
     for media in e.get("media_content") or []:
         url = media.get("url")
         if url and (media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")
                     or not media.get("type")):
-            return str(url)
+            if not is_pixel_image(url, media.get("width"), media.get("height")):
+                return str(url)
     for thumb in e.get("media_thumbnail") or []:
-        if thumb.get("url"):
+        if thumb.get("url") and not is_pixel_image(thumb["url"], thumb.get("width"), thumb.get("height")):
             return str(thumb["url"])
     for link in e.get("links") or []:
         if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            return str(link.get("href"))
+            if link.get("href") and not is_pixel_image(link["href"]):
+                return str(link["href"])
     image = e.get("image")
-    if isinstance(image, dict) and image.get("href"):
+    if isinstance(image, dict) and image.get("href") and not is_pixel_image(image["href"]):
         return str(image["href"])
     return None
 
@@ -99,22 +173,72 @@ def _from_feedparser(e: Any) -> RawEntry:
     )
 
 
+# -- JSON Feed ----------------------------------------------------------------------------
+
+
 def _iso(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
-def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
+def _text(value: Any) -> str:
+    """A string field: a string, else nothing."""
+    return value if isinstance(value, str) else ""
+
+
+def _json_id(value: Any) -> str:
+    """JSON Feed says a reader must coerce an id that is a number to a string; nothing else is an id."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return ""
+
+
+def _json_authors(item: dict[str, Any]) -> str:
+    authors = item.get("authors")
+    if not isinstance(authors, list):
+        authors = [item["author"]] if isinstance(item.get("author"), dict) else []
+    names = [a["name"].strip() for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
+    return ", ".join(n for n in names if n)
+
+
+def _json_image(item: dict[str, Any]) -> str | None:
+    candidates = [_text(item.get("image")), _text(item.get("banner_image"))]
+    attachments = item.get("attachments")
+    for attachment in attachments if isinstance(attachments, list) else []:
+        if isinstance(attachment, dict) and _text(attachment.get("mime_type")).startswith("image/"):
+            candidates.append(_text(attachment.get("url")))
+    return next((c.strip() for c in candidates if c.strip() and not is_pixel_image(c)), None)
+
+
+def _json_text(content: bytes, content_type: str | None) -> str:
+    """The JSON text: a byte order mark decides, else the header's charset, else JSON's own rules."""
+    for bom, encoding in BOMS:
+        if content.startswith(bom):
+            return content[len(bom) :].decode(encoding, "replace")
+    charset = _charset(content_type)
+    text = content.decode(charset or json.detect_encoding(content), "replace")
+    return text.lstrip("\ufeff")
+
+
+def _parse_json_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
     try:
-        doc = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FeedError(f"{url}: invalid JSON ({exc})") from None
-    if not isinstance(doc, dict) or "jsonfeed.org/version/" not in str(doc.get("version", "")):
+        # strict=False: control characters inside strings are allowed here, and removed when cleaning
+        doc = json.loads(_json_text(content, content_type), strict=False)
+    except RecursionError:
+        raise FeedError(f"{url}: invalid JSON (nested too deeply)") from None
+    except (ValueError, UnicodeDecodeError, LookupError) as exc:
+        raise FeedError(f"{url}: invalid JSON ({_short(exc)})") from None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
         raise FeedError(f"{url}: JSON, but not a JSON Feed (no jsonfeed.org version)")
     items = doc.get("items")
     if not isinstance(items, list):
@@ -123,23 +247,17 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     for item in items:
         if not isinstance(item, dict):
             continue
-        authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
-        text = item.get("content_text")
+        text = _text(item.get("content_text"))
+        tags = item.get("tags")
         entries.append(RawEntry(
-            title=str(item.get("title") or "").strip(),
-            link=str(item.get("url") or item.get("external_url") or "").strip(),
-            guid=str(item.get("id") or "").strip(),
+            title=_text(item.get("title")).strip(),
+            link=(_text(item.get("url")) or _text(item.get("external_url"))).strip(),
+            guid=_json_id(item.get("id")),
             published=_iso(item.get("date_published")) or _iso(item.get("date_modified")),
-            author=", ".join(str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")),
-            summary_html=str(item.get("summary") or ""),
-            content_html=str(item.get("content_html") or (f"<p>{_escape(text)}</p>" if text else "")),
-            image=item.get("image") or item.get("banner_image") or None,
-            categories=[str(t) for t in item.get("tags") or [] if isinstance(t, str)],
+            author=_json_authors(item),
+            summary_html=_text(item.get("summary")),
+            content_html=_text(item.get("content_html")) or (f"<p>{html.escape(text)}</p>" if text else ""),
+            image=_json_image(item),
+            categories=[t.strip() for t in tags if isinstance(t, str) and t.strip()] if isinstance(tags, list) else [],
         ))
-    return ParsedFeed(str(doc.get("title") or ""), "json" + str(doc["version"]).rsplit("/", 1)[-1], entries)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(str(text))
+    return ParsedFeed(_text(doc.get("title")), "json" + version.rsplit("/", 1)[-1], entries)
