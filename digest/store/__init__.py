@@ -1,0 +1,46 @@
+"""Every Redis key and query digest uses. Nothing else talks to Redis.
+
+One module per concept (feeds, topics, articles, lists, subscribers), each a
+class over the same client and key builder (store/base.py); `Store` is all of them.
+
+Layout (P is REDIS_PREFIX, default "digest"):
+
+    P:feeds                     hash  feed id -> Feed JSON
+    P:feed:{id}:state           string FeedState JSON
+    P:topics                    hash  topic slug -> Topic JSON
+    P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
+    P:articles                  zset  article id, scored by published time
+    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires);
+                                only the keys an article has: no url key without a url,
+                                no guid key without a guid
+    P:lists                     hash  list slug -> DigestList JSON
+    P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
+    P:list:{L}:seq              counter: each subscriber's number, kept for life
+    P:list:{L}:bits             hash  topic slug -> bit index (never reused)
+    P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number
+    P:list:{L}:masks            set   the masks in use
+    P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
+
+Why this shape: a million-subscriber send must stream recipients grouped by
+topic choice. Each `sel` zset is one group; ZRANGE by rank over a frozen copy
+reads 1,000 members per call, and HMGET fetches their records in one round trip.
+Reading a million small hashes one by one would take ~13 s; this takes ~1 s.
+Mask 0 means "every topic of the list, including ones added later".
+"""
+
+from __future__ import annotations
+
+import redis
+
+from digest.store.articles import ArticleStore
+from digest.store.feeds import FeedStore
+from digest.store.subscribers import Record, SubscriberStore, normalize_email
+
+
+class Store(FeedStore, ArticleStore, SubscriberStore):
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "digest") -> Store:
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+
+
+__all__ = ["Record", "Store", "normalize_email"]

@@ -1,0 +1,88 @@
+"""Articles, kept for ARTICLE_TTL_DAYS and deduplicated atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+import redis
+
+from digest.errors import NotFound
+from digest.models import Article
+from digest.store.base import StoreBase
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+# Saves an article unless one of its dedup keys is already taken. Atomic, so two
+# workers collecting overlapping feeds never both keep the same story.
+# KEYS: article, articles zset, then the article's dedup keys (seen:guid, seen:url,
+# seen:hash: only those it has, so 1 to 3)
+# ARGV: id, json, score, ttl seconds
+_SAVE_ARTICLE = """
+for i = 3, #KEYS do
+  local other = redis.call('GET', KEYS[i])
+  if other then return other end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
+return false
+"""
+
+
+class ArticleStore(StoreBase):
+    def __init__(self, client: redis.Redis, prefix: str = "digest") -> None:
+        super().__init__(client, prefix)
+        self._save_article = client.register_script(_SAVE_ARTICLE)
+
+    def save_article(self, article: Article, ttl_seconds: int) -> str | None:
+        """Keep `article` unless it duplicates one we have; return the duplicate's id if so.
+
+        Duplicates: the same guid in the same feed, the same canonical URL, or the
+        same content hash (title and text), whichever source it came from. Only
+        keys that exist count: an article without a url (or a guid) has no url
+        (or guid) key, so link-less articles are never each other's duplicates.
+        """
+        keys = [self.key("article", article.id), self.key("articles")]
+        if article.guid:
+            keys.append(self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")))
+        if article.url:
+            keys.append(self.key("seen", "url", _sha1(article.url)))
+        keys.append(self.key("seen", "hash", article.content_hash or _sha1(article.id)))
+        score = article.published.timestamp()
+        other = self._save_article(
+            keys=keys, args=[article.id, article.model_dump_json(), score, ttl_seconds]
+        )
+        return other or None
+
+    def get_articles(self, ids: Iterable[str]) -> list[Article]:
+        ids = list(ids)
+        if not ids:
+            return []
+        raws = self.r.mget([self.key("article", i) for i in ids])
+        return [Article.model_validate_json(raw) for raw in raws if raw]
+
+    def articles_between(self, start: datetime, end: datetime) -> list[Article]:
+        """Articles published in [start, end), newest first. Expired ones drop out."""
+        ids = self.r.zrange(
+            self.key("articles"), end.timestamp(), start.timestamp(),
+            byscore=True, desc=True,
+        )
+        found = self.get_articles(ids)
+        if len(found) < len(ids):  # expired bodies: forget their ids too
+            alive = {a.id for a in found}
+            self.r.zrem(self.key("articles"), *[i for i in ids if i not in alive])
+        return found
+
+    def update_article_topics(self, article_id: str, topics: list[str]) -> None:
+        key = self.key("article", article_id)
+        raw = self.r.get(key)
+        if raw is None:
+            raise NotFound("article", article_id)
+        article = Article.model_validate_json(raw)
+        article.topics = topics
+        self.r.set(key, article.model_dump_json(), keepttl=True)
