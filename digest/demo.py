@@ -8,7 +8,6 @@ prefix, so it never touches a real installation's lists.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
@@ -26,10 +25,11 @@ from digest.config import LOOPBACK_NETWORKS, load_settings
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.links import preview_token
-from digest.models import DigestList, Feed, Subscriber, Topic
+from digest.models import DigestList, Feed, Subscriber
 from digest.redis_server import ensure_redis
 from digest.render import personalize
 from digest.store import Store
+from digest.topics.files import read_topics
 
 SAMPLES = Path(__file__).parent / "samples"
 FEEDS = {
@@ -89,15 +89,15 @@ def serve_samples() -> Iterator[str]:
 def seed(store: Store, feeds_base: str) -> None:
     for feed_id, (file_name, name) in FEEDS.items():
         store.add_feed(Feed(id=feed_id, url=f"{feeds_base}/{file_name}", name=name))
-    for row in json.loads((SAMPLES / "topics.json").read_text(encoding="utf-8")):
-        store.add_topic(Topic(**row))
     store.add_list(DigestList(
         slug="weekly", name="The Weekly Planet", from_email="digest@planet.example",
         from_name="The Weekly Planet", description="You subscribed to The Weekly Planet at planet.example.",
+        topics=read_topics(SAMPLES / "topics" / "weekly.toml")[0],
     ))
     store.add_list(DigestList(
         slug="semanal", name="El Planeta Semanal", from_email="digest@planet.example", locale="es",
         timezone="Europe/Madrid", description="Te suscribiste a El Planeta Semanal en planet.example.",
+        topics=read_topics(SAMPLES / "topics" / "semanal.toml")[0],
     ))
     for list_slug, email, name, topics in SUBSCRIBERS:
         store.add_subscriber(list_slug, Subscriber(email=email, name=name, topics=topics))

@@ -14,24 +14,24 @@ from digest.content import IssueContent, Section
 from digest.models import MORE_NEWS, Article, DigestList
 from digest.render import RenderedIssue, render_issue, translations
 from digest.store import Store
+from digest.topics.filing import file_window
 
 
 def build_issue(
-    store: Store, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
+    store: Store, settings: Settings, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
 ) -> IssueContent:
-    """Articles of the list's window, each in the first of its topics the list carries."""
+    """Articles of the list's window, each in the section of its primary topic, More news last."""
     start = now - timedelta(days=digest_list.window_days)
-    carried = store.list_topics(digest_list)  # ordered, "more" last
-    names = {t.slug: t.name for t in store.topics()}
-    names[MORE_NEWS] = more_news_name
-    buckets: dict[str, list[Article]] = {slug: [] for slug in carried}
-    for article in store.articles_between(start, now):  # newest first
-        if digest_list.feeds and article.feed_id not in digest_list.feeds:
-            continue
-        home = next((t for t in article.topics if t in buckets and t != MORE_NEWS), MORE_NEWS)
-        buckets[home].append(article)
+    window = [a for a in store.articles_between(start, now)  # newest first
+              if not digest_list.feeds or a.feed_id in digest_list.feeds]
+    filings = file_window(store, settings, digest_list, window)
+    names = digest_list.topic_names(more_news_name)
+    buckets: dict[str, list[Article]] = {slug: [] for slug in store.list_topics(digest_list)}
+    for article in window:
+        primary = filings[article.id].primary
+        buckets[primary if primary in buckets else MORE_NEWS].append(article)
     sections = [
-        Section(slug, names.get(slug, slug), found[: digest_list.max_per_section])
+        Section(slug, names[slug], found[: digest_list.max_per_section])
         for slug, found in buckets.items()
         if found
     ]
@@ -45,5 +45,5 @@ def next_issue(
     now = now or datetime.now(timezone.utc)
     digest_list = store.get_list(list_slug)
     more = translations(digest_list.locale).gettext("More news")
-    content = build_issue(store, digest_list, now, more_news_name=more)
+    content = build_issue(store, settings, digest_list, now, more_news_name=more)
     return content, render_issue(content, settings)

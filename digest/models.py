@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -53,10 +54,12 @@ class FeedState(BaseModel):
 
 
 class Topic(BaseModel):
+    """A section of a list's email, as its editors describe it, in the list's language."""
+
     slug: str
-    name: str
-    keywords: list[str] = Field(default_factory=list)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=80)
+    description: str = Field(default="", max_length=500)  # one sentence: what belongs here
+    keywords: list[str] = Field(default_factory=list, max_length=50)  # optional; word forms match
 
     _slug = field_validator("slug")(classmethod(lambda cls, v: check_slug(v)))
 
@@ -66,6 +69,19 @@ class Topic(BaseModel):
         if value == MORE_NEWS:
             raise ValueError(f"{MORE_NEWS!r} is reserved for the 'More news' section")
         return value
+
+    @field_validator("name", "description")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(k.split()) for k in value]
+        if any(not k or len(k) > 80 for k in cleaned):
+            raise ValueError("each keyword is 1 to 80 characters")
+        return list(dict.fromkeys(cleaned))
 
 
 class Article(BaseModel):
@@ -82,7 +98,6 @@ class Article(BaseModel):
     image: str | None = None
     categories: list[str] = Field(default_factory=list)
     content_hash: str = ""
-    topics: list[str] = Field(default_factory=list)
     collected_at: datetime = Field(default_factory=utcnow)
 
 
@@ -97,12 +112,25 @@ class DigestList(BaseModel):
     locale: str = "en"
     timezone: str = "UTC"
     description: str = ""  # "why you get this", shown in the footer
-    topics: list[str] = Field(default_factory=list)  # ordered; empty = every topic
+    topics: list[Topic] = Field(default_factory=list)  # its sections, in order; More news comes last
     feeds: list[str] = Field(default_factory=list)  # empty = every feed
     window_days: int = Field(default=7, ge=1, le=60)
     max_per_section: int = Field(default=8, ge=1, le=50)
 
     _slug = field_validator("slug")(classmethod(lambda cls, v: check_slug(v)))
+
+    @field_validator("topics")
+    @classmethod
+    def _distinct_topics(cls, value: list[Topic]) -> list[Topic]:
+        slugs = [t.slug for t in value]
+        twice = sorted({s for s in slugs if slugs.count(s) > 1})
+        if twice:
+            raise ValueError(f"topic(s) defined twice: {', '.join(twice)}")
+        return value
+
+    def topic_names(self, more_news_name: str) -> dict[str, str]:
+        """Section headings by slug, More news included."""
+        return {**{t.slug: t.name for t in self.topics}, MORE_NEWS: more_news_name}
 
     @field_validator("locale")
     @classmethod
@@ -130,3 +158,24 @@ class Subscriber(BaseModel):
 
 
 NAME_MAX_CHARS = 200
+
+
+class Filing(NamedTuple):
+    """Where one article goes in one list: its primary topic (or More news), how sure
+    the assignment is, the other topics it also belongs to, and who decided."""
+
+    primary: str
+    confidence: float = 1.0
+    secondary: tuple[str, ...] = ()
+    by: str = "model"  # model | editor
+
+    def pack(self) -> str:
+        return f"{self.primary}|{self.confidence:.4f}|{','.join(self.secondary)}|{self.by}"
+
+    @classmethod
+    def unpack(cls, raw: str) -> Filing:
+        primary, confidence, secondary, by = raw.split("|", 3)
+        return cls(primary, float(confidence), tuple(s for s in secondary.split(",") if s), by)
+
+    def topics(self) -> tuple[str, ...]:
+        return (self.primary, *self.secondary)

@@ -65,23 +65,20 @@ def shared() -> Path:
 
 
 @pytest.fixture
-def topics(store: Store) -> list[Topic]:
-    made = [
+def topics() -> list[Topic]:
+    return [
         Topic(slug="climate", name="Climate", keywords=["climate", "emissions", "warming"]),
-        Topic(slug="space", name="Space", keywords=["nasa", "rocket", "orbit", "mars"]),
         Topic(slug="markets", name="Markets", keywords=["stocks", "inflation", "market"]),
+        Topic(slug="space", name="Space", keywords=["nasa", "rocket", "orbit", "mars"]),
     ]
-    for t in made:
-        store.add_topic(t)
-    return made
 
 
 @pytest.fixture
 def weekly(store: Store, topics: list[Topic]) -> DigestList:
-    """The Weekly Planet: an English list carrying every topic."""
+    """The Weekly Planet: an English list with three topics."""
     lst = DigestList(
         slug="weekly", name="The Weekly Planet", from_email="news@planet.example",
-        from_name="The Weekly Planet", description="you signed up at planet.example",
+        from_name="The Weekly Planet", description="you signed up at planet.example", topics=topics,
     )
     store.add_list(lst)
     return lst

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-from digest.models import Article, Subscriber
+from digest.models import MORE_NEWS, Article, Filing, Subscriber
 from digest.store import Store
 
 
@@ -22,15 +22,25 @@ def article(n: int, topic: str | None, *, days_ago: float = 1.0, feed: str = "pl
         summary_html=f"<p>What happened in {topic or 'the world'}, part {n}.</p>",
         summary_text=f"What happened in {topic or 'the world'}, part {n}.",
         content_hash=hashlib.sha1(f"{topic}{n}".encode()).hexdigest(),
-        topics=[topic] if topic else [],
     )
 
 
-def seed_week(store: Store, topics: list[str], per_topic: int = 3, unmatched: int = 2) -> list[Article]:
-    made = [article(i, t) for t in topics for i in range(per_topic)]
-    made += [article(i, None) for i in range(unmatched)]
-    for a in made:
-        store.save_article(a, 86400)
+def file_as(store: Store, articles: list[Article], topic: str | None, list_slug: str = "weekly",
+            secondary: tuple[str, ...] = ()) -> None:
+    """File articles of a list under a topic, as the list's assignment would (None: More news)."""
+    store.file(list_slug, {a.id: Filing(topic or MORE_NEWS, 1.0, secondary) for a in articles}, 86400)
+
+
+def seed_week(store: Store, topics: list[str], per_topic: int = 3, unmatched: int = 2,
+              list_slug: str = "weekly") -> list[Article]:
+    """Articles of the past week for each topic, saved and filed in the list, plus some for More news."""
+    made = []
+    for topic in [*topics, None]:
+        batch = [article(i, topic) for i in range(per_topic if topic else unmatched)]
+        for a in batch:
+            store.save_article(a, 86400)
+        file_as(store, batch, topic, list_slug)
+        made += batch
     return made
 
 

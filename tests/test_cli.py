@@ -22,27 +22,30 @@ def run(settings):
 
 def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
     assert run("feeds", "add", "planet", "https://planet.example/feed.xml", "--name", "Planet").returncode == 0
-    assert run("topics", "add", "space", "--name", "Space", "--keywords", "nasa, rocket").returncode == 0
-    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example", "--topics", "space")
+    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example")
+    assert r.returncode == 0, r.stderr
+    r = run("topics", "add", "space", "--list", "weekly", "--name", "Space", "--description", "Rockets.",
+            "--keywords", "nasa, rocket")
     assert r.returncode == 0, r.stderr
     assert run("subscribers", "add", "weekly", "Ann@Example.com", "--name", "Ann").returncode == 0
     assert "planet\thttps://planet.example/feed.xml\tlast ok never\tok" in run("feeds", "ls").stdout
-    assert "space\tSpace\tnasa, rocket" in run("topics", "ls").stdout
+    assert "space\tSpace\tRockets.\tnasa, rocket" in run("topics", "ls", "--list", "weekly").stdout
     assert "weekly\tWeekly\ten\t1 active subscribers" in run("lists", "ls").stdout
     assert "ann@example.com\tAnn\tactive\tall topics" in run("subscribers", "ls", "weekly").stdout
 
 
 @pytest.mark.parametrize("args, culprit", [
     (("subscribers", "add", "nolist", "a@example.com"), "unknown list: 'nolist'"),
-    (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--topics", "cooking"),
-     "unknown topic: 'cooking'"),
+    (("topics", "add", "space", "--list", "nolist", "--name", "Space"), "unknown list: 'nolist'"),
+    (("topics", "rm", "cooking", "--list", "weekly"), "unknown topic of list 'weekly': 'cooking'"),
+    (("topics", "add", "Bad Slug", "--list", "weekly", "--name", "X"), "not a valid id"),
     (("lists", "add", "weekly", "--name", "W", "--from-email", "n@p.example", "--locale", "xx"), "locale 'xx'"),
     (("feeds", "add", "planet", "ftp://planet.example/feed"), "not an http(s) URL"),
     (("feeds", "add", "Bad Id", "https://planet.example/feed"), "not a valid id"),
     (("feeds", "rm", "nothere"), "unknown feed: 'nothere'"),
     (("send", "status", "weekly-20260101-9"), "unknown issue"),
 ])
-def test_bad_input_names_the_culprit_and_exits_non_zero(run, store, args, culprit):
+def test_bad_input_names_the_culprit_and_exits_non_zero(run, store, weekly, args, culprit):
     r = run(*args)
     assert r.returncode != 0
     assert culprit in r.stderr
@@ -77,3 +80,22 @@ def test_collect_now_reports_each_feed_and_fails_on_a_broken_one(run, store):
     assert "orbital: 6 new, 0 duplicates" in r.stdout
     assert "missing: error:" in r.stderr and "HTTP 404" in r.stderr
     assert store.feed_state("orbital").last_ok_at is not None
+
+
+def test_topic_files_import_export_round_trip(run, store, weekly, tmp_path):
+    path = tmp_path / "topics.toml"
+    path.write_text('language = "en"\n[[topic]]\nslug = "cooking"\nname = "Cooking"\n'
+                    'description = "Recipes and restaurants."\nkeywords = ["recipe", "chef"]\n'
+                    '[[topic]]\nslug = "space"\nname = "Space"\n', encoding="utf-8")
+    r = run("topics", "import", str(path), "--list", "weekly")
+    assert r.returncode == 0, r.stderr
+    assert [t.slug for t in store.get_list("weekly").topics] == ["cooking", "space"]
+    exported = run("topics", "export", "--list", "weekly").stdout
+    again = tmp_path / "again.toml"
+    again.write_text(exported, encoding="utf-8")
+    assert run("topics", "import", str(again), "--list", "weekly").returncode == 0
+    assert store.get_list("weekly").topics[0].keywords == ["recipe", "chef"]
+    path.write_text('[[topic]]\nslug = "x"\n', encoding="utf-8")
+    r = run("topics", "import", str(path), "--list", "weekly")
+    assert r.returncode == 1 and "topic 1 ('x'): name" in r.stderr
+    assert [t.slug for t in store.get_list("weekly").topics] == ["cooking", "space"]  # nothing lost

@@ -3,7 +3,6 @@ feeds from loopback and the real sendgrid client against a loopback SendGrid."""
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
@@ -41,11 +40,10 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
         for feed_id, file_name in [("planet-wire", "planet-wire.xml"), ("orbital-times", "orbital-times.atom"),
                                    ("market-brief", "market-brief.json")]:
             assert cli(env, "feeds", "add", feed_id, f"{base}/{file_name}").returncode == 0
-        for t in json.loads((SAMPLES / "topics.json").read_text()):
-            r = cli(env, "topics", "add", t["slug"], "--name", t["name"], "--keywords", ",".join(t["keywords"]))
-            assert r.returncode == 0, r.stderr
         r = cli(env, "lists", "add", "weekly", "--name", "The Weekly Planet", "--from-email", "news@planet.example",
                 "--description", "you signed up at planet.example")
+        assert r.returncode == 0, r.stderr
+        r = cli(env, "topics", "import", str(SAMPLES / "topics" / "weekly.toml"), "--list", "weekly")
         assert r.returncode == 0, r.stderr
         csv_file = tmp_path / "readers.csv"
         csv_file.write_text("email,name,topics\nalice@example.com,Alice,\nbob@example.com,Bob,space;climate\n"

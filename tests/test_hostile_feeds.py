@@ -121,14 +121,14 @@ def test_a_url_the_model_accepts_and_httpx_refuses_is_an_error_of_its_feed(store
 
 def test_an_unforeseen_exception_is_logged_with_its_traceback_and_stays_with_its_feed(
         store, settings, server, monkeypatch, caplog):
-    real = collector.assign_topics
+    real = collector.store_entries
 
-    def buggy(article, topics):  # type: ignore[no-untyped-def]
-        if article.feed_id == "a-bug":
+    def buggy(store, settings, feed, *args):  # type: ignore[no-untyped-def]
+        if feed.id == "a-bug":
             raise KeyError("a bug we did not foresee")
-        return real(article, topics)
+        return real(store, settings, feed, *args)
 
-    monkeypatch.setattr(collector, "assign_topics", buggy)
+    monkeypatch.setattr(collector, "store_entries", buggy)
     add(store, "a-bug", server.route("/bug", GOOD_ATOM.replace("good.example", "bug.example")))
     add(store, "z-good", server.route("/good", GOOD_ATOM))
     with caplog.at_level(logging.ERROR, logger="digest.collect.collector"):

@@ -13,7 +13,7 @@ from digest.issue import build_issue, next_issue
 from digest.models import DigestList
 from digest.render import personalize, premailer_calls, render_issue
 from digest.store import Store
-from tests.factories import article, seed_week
+from tests.factories import article, file_as, seed_week
 
 GMAIL_CLIP = 102 * 1024
 # The clients the digest must look right in, as caniemail names them.
@@ -141,23 +141,26 @@ def test_dates_follow_the_lists_time_zone(store, settings, topics):
     a = article(1, "space")
     a.published = datetime(2026, 11, 22, 23, 30, tzinfo=timezone.utc)  # the 23rd in Madrid
     store.save_article(a, 3600)
-    content = build_issue(store, lst, datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))
+    content = build_issue(store, settings, lst, datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))
     html, _ = render_issue(content, settings).assemble(None)
     assert "24 de noviembre de 2026" in html and "23 nov 2026" in html
 
 
-def test_build_issue_window_feeds_first_topic_more_news_last_and_cap(store, weekly, topics):
+def test_build_issue_window_feeds_primary_topic_more_news_last_and_cap(store, settings, weekly, topics):
     now = datetime.now(timezone.utc)
     both = article(1, "markets")
-    both.topics = ["markets", "space"]
     old = article(2, "space", days_ago=9)
     elsewhere = article(3, "space", feed="other")
     stray = article(4, None)
     many = [article(10 + i, "climate") for i in range(12)]
     for a in [both, old, elsewhere, stray, *many]:
         store.save_article(a, 86400 * 30)
+    file_as(store, [both], "markets", secondary=("space",))
+    file_as(store, [old, elsewhere], "space")
+    file_as(store, [stray], None)
+    file_as(store, many, "climate")
     lst = weekly.model_copy(update={"feeds": ["planet"], "max_per_section": 5})
-    content = build_issue(store, lst, now)
+    content = build_issue(store, settings, lst, now)
     got = {s.slug: [a.id for a in s.articles] for s in content.sections}
     assert list(got) == ["climate", "markets", "more"]
     assert got["markets"] == [both.id] and got["more"] == [stray.id]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from digest.cli.base import Context, build_model, cli, pass_ctx, split_list
+from digest.errors import NotFound
 from digest.models import DigestList
+from digest.topics.files import read_topics
 
 
 @cli.group()
@@ -24,18 +27,25 @@ def lists() -> None:
 @click.option("--locale", default="en", show_default=True)
 @click.option("--timezone", "tz", default="UTC", show_default=True)
 @click.option("--description", default="", help="Why readers get it, shown in the footer.")
-@click.option("--topics", "topic_slugs", default="", help="Comma-separated, in order (default: all).")
+@click.option("--topics-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The list's topics (TOML, see `digest topics import`); default: keep the ones it has.")
 @click.option("--feeds", "feed_ids", default="", help="Comma-separated (default: all).")
 @pass_ctx
-def lists_add(ctx: Context, slug: str, topic_slugs: str, feed_ids: str, **fields: Any) -> None:
-    for topic in split_list(topic_slugs):
-        ctx.store.get_topic(topic)
+def lists_add(ctx: Context, slug: str, topics_file: Path | None, feed_ids: str, **fields: Any) -> None:
+    """Add a list, or change one (its topics stay unless --topics-file is given)."""
     for feed in split_list(feed_ids):
         ctx.store.get_feed(feed)
     fields["timezone"] = fields.pop("tz")
-    ctx.store.add_list(build_model(DigestList, slug=slug, topics=split_list(topic_slugs), feeds=split_list(feed_ids),
-                                   **fields))
-    click.echo(f"list {slug} saved")
+    try:
+        topics = ctx.store.get_list(slug).topics
+    except NotFound:
+        topics = []
+    if topics_file:
+        topics = read_topics(topics_file)[0]
+    ctx.store.add_list(build_model(DigestList, slug=slug, topics=topics, feeds=split_list(feed_ids), **fields))
+    if topics_file:
+        ctx.store.forget_filings(slug)
+    click.echo(f"list {slug} saved with {len(topics)} topics")
 
 
 @lists.command("ls")

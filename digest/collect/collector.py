@@ -1,4 +1,5 @@
-"""Collect one feed: fetch, parse, clean, assign topics, keep what is new.
+"""Collect one feed: fetch, parse, clean, keep what is new. (Each list files its articles
+under its own topics when it builds an issue: digest.topics.filing.)
 
 A feed that fails records its error and backs off; it never raises to the
 caller, so one broken feed never stops the others. Whatever a feed holds, what
@@ -35,9 +36,8 @@ from digest.collect.fetch import fetch_feed, make_client
 from digest.collect.parse import RawEntry, parse_feed
 from digest.config import Settings
 from digest.errors import FeedError, InvalidInput
-from digest.models import Article, Feed, FeedState, Topic
+from digest.models import Article, Feed, FeedState
 from digest.store import Store
-from digest.topics import assign_topics
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,7 @@ def _backoff(state: FeedState, settings: Settings, retry_after: float | None, no
 
 
 def store_entries(
-    store: Store, settings: Settings, feed: Feed, source: str, entries: list[RawEntry],
-    topics: list[Topic], now: datetime,
+    store: Store, settings: Settings, feed: Feed, source: str, entries: list[RawEntry], now: datetime,
 ) -> CollectResult:
     result = CollectResult(feed.id)
     ttl = settings.article_ttl_days * 86400
@@ -220,7 +219,6 @@ def store_entries(
             failed = exc
             log.exception("feed %s: could not read an entry", feed.id)
             continue
-        article.topics = assign_topics(article, topics)
         if store.save_article(article, ttl) is None:
             result.new += 1
         else:
@@ -257,7 +255,7 @@ def collect_feed(
         else:
             parsed = parse_feed(fetched.content or b"", feed.url, content_type=fetched.content_type)
             result = store_entries(store, settings, feed, feed.name or parsed.title or feed.id,
-                                   parsed.entries, store.topics(), now)
+                                   parsed.entries, now)
             state.etag, state.last_modified = fetched.etag, fetched.last_modified
             state.articles_total += result.new
         state.error, state.error_count, state.next_fetch_at = None, 0, None

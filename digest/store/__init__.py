@@ -7,13 +7,13 @@ Layout (P is REDIS_PREFIX, default "digest"):
 
     P:feeds                     hash  feed id -> Feed JSON
     P:feed:{id}:state           string FeedState JSON
-    P:topics                    hash  topic slug -> Topic JSON
     P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
     P:articles                  zset  article id, scored by published time
     P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires);
                                 only the keys an article has: no url key without a url,
                                 no guid key without a guid
-    P:lists                     hash  list slug -> DigestList JSON
+    P:lists                     hash  list slug -> DigestList JSON (its topics included)
+    P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
     P:list:{L}:bits             hash  topic slug -> bit index (never reused)
@@ -35,9 +35,10 @@ import redis
 from digest.store.articles import ArticleStore
 from digest.store.feeds import FeedStore
 from digest.store.subscribers import Record, SubscriberStore, normalize_email
+from digest.store.topics import TopicStore
 
 
-class Store(FeedStore, ArticleStore, SubscriberStore):
+class Store(FeedStore, ArticleStore, TopicStore, SubscriberStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)

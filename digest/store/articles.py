@@ -8,7 +8,6 @@ from datetime import datetime
 
 import redis
 
-from digest.errors import NotFound
 from digest.models import Article
 from digest.store.base import StoreBase
 
@@ -77,12 +76,3 @@ class ArticleStore(StoreBase):
             alive = {a.id for a in found}
             self.r.zrem(self.key("articles"), *[i for i in ids if i not in alive])
         return found
-
-    def update_article_topics(self, article_id: str, topics: list[str]) -> None:
-        key = self.key("article", article_id)
-        raw = self.r.get(key)
-        if raw is None:
-            raise NotFound("article", article_id)
-        article = Article.model_validate_json(raw)
-        article.topics = topics
-        self.r.set(key, article.model_dump_json(), keepttl=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from digest.errors import NotFound
 from digest.models import MORE_NEWS, DigestList
-from digest.store.topics import TopicStore
+from digest.store.base import StoreBase
 
 
-class ListStore(TopicStore):
-    """Lists need the topics they carry."""
-
+class ListStore(StoreBase):
     def add_list(self, digest_list: DigestList) -> None:
         self.r.hset(self.key("lists"), digest_list.slug, digest_list.model_dump_json())
 
@@ -25,5 +23,4 @@ class ListStore(TopicStore):
 
     def list_topics(self, digest_list: DigestList) -> list[str]:
         """The topic slugs a list carries, in order, with "More news" last."""
-        slugs = digest_list.topics or [t.slug for t in self.topics()]
-        return [*slugs, MORE_NEWS]
+        return [*(t.slug for t in digest_list.topics), MORE_NEWS]

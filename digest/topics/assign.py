@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
-from digest.models import Article, Topic
+from digest.models import MORE_NEWS, Article, DigestList, Filing, Topic
 
 CATEGORY_WEIGHT = 4
 TITLE_WEIGHT = 3
@@ -46,3 +47,14 @@ def assign_topics(article: Article, topics: list[Topic]) -> list[str]:
     categories = {_fold(c).strip() for c in article.categories}
     scored = [(_score(t, title, body, categories), t.slug) for t in topics]
     return [slug for score, slug in sorted(scored, key=lambda s: (-s[0], s[1])) if score >= THRESHOLD]
+
+
+def assign_window(
+    digest_list: DigestList, articles: list[Article], window: list[Article], corrections: dict[str, Any],
+) -> dict[str, Filing]:
+    """A Filing for each of `articles`, from the list's topics."""
+    filings = {}
+    for article in articles:
+        found = assign_topics(article, digest_list.topics)
+        filings[article.id] = Filing(found[0], 1.0, tuple(found[1:])) if found else Filing(MORE_NEWS, 0.0)
+    return filings

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, render_template, request
 
 from digest.errors import InvalidInput
 from digest.links import PREVIEW, TokenSigner
-from digest.models import MORE_NEWS, DigestList, Subscriber
+from digest.models import DigestList, Subscriber
 from digest.web.shared import mask_email, message_page, shared, translator
 
 blueprint = Blueprint("public", __name__)
@@ -71,9 +71,8 @@ def unsubscribe(token: str) -> Response | str:
 def preferences(token: str) -> str:
     digest_list, sub = reader(token)
     store, gettext = shared().store, g.gettext
-    names = {t.slug: t.name for t in store.topics()}
-    names[MORE_NEWS] = gettext("More news")
-    topics = [(slug, names.get(slug, slug)) for slug in store.list_topics(digest_list)]
+    names = digest_list.topic_names(gettext("More news"))
+    topics = [(slug, names[slug]) for slug in store.list_topics(digest_list)]
     chosen = set(sub.topics or [slug for slug, _ in topics])
     active = sub.status == "active"
     error = saved = None
