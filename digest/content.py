@@ -1,7 +1,9 @@
-"""What an issue holds, as plain data: sections of articles for one list at one moment.
+"""What an issue holds, as plain data: sections of stories for one list at one moment.
 
-It lives below both the issue builder (digest.issue, which fills it) and the
-renderer (digest.render, which draws it), so the imports run one way.
+A story is one event as one or more sources reported it: its lead article is
+shown as the card, the others as "also covered by" links. It lives below both the
+issue builder (digest.issue, which fills it) and the renderer (digest.render,
+which draws it), so the imports run one way.
 """
 
 from __future__ import annotations
@@ -13,10 +15,34 @@ from digest.models import Article, DigestList
 
 
 @dataclass
+class Story:
+    id: str
+    articles: list[Article]  # the lead first, then the other sources
+    pinned: bool = False
+
+    @property
+    def lead(self) -> Article:
+        return self.articles[0]
+
+    @property
+    def also(self) -> list[Article]:
+        return self.articles[1:]
+
+    @property
+    def sources(self) -> int:
+        return len({a.source for a in self.articles})
+
+
+@dataclass
 class Section:
     slug: str
     name: str
-    articles: list[Article] = field(default_factory=list)
+    stories: list[Story] = field(default_factory=list)
+
+    @property
+    def articles(self) -> list[Article]:
+        """The lead article of each story: the cards the section shows."""
+        return [s.lead for s in self.stories]
 
 
 @dataclass
@@ -27,8 +53,9 @@ class IssueContent:
 
     @property
     def is_empty(self) -> bool:
-        return not any(s.articles for s in self.sections)
+        return not any(s.stories for s in self.sections)
 
     @property
     def articles(self) -> list[Article]:
-        return [a for s in self.sections for a in s.articles]
+        """Every article the issue shows, leads and "also covered by" alike."""
+        return [a for s in self.sections for story in s.stories for a in story.articles]

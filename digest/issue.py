@@ -15,26 +15,25 @@ from digest.models import MORE_NEWS, Article, DigestList
 from digest.render import RenderedIssue, render_issue, translations
 from digest.store import Store
 from digest.topics.filing import file_window
+from digest.topics.grouping import group_stories
 
 
 def build_issue(
     store: Store, settings: Settings, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
 ) -> IssueContent:
-    """Articles of the list's window, each in the section of its primary topic, More news last."""
-    start = now - timedelta(days=digest_list.window_days)
-    window = [a for a in store.articles_between(start, now)  # newest first
-              if not digest_list.feeds or a.feed_id in digest_list.feeds]
-    filings = file_window(store, settings, digest_list, window)
+    """The list's window in sections (by primary topic, More news last) of ranked stories."""
+    window = timedelta(days=digest_list.window_days)
+    articles = [a for a in store.articles_between(now - window, now)  # newest first
+                if not digest_list.feeds or a.feed_id in digest_list.feeds]
+    filings = file_window(store, settings, digest_list, articles)
     names = digest_list.topic_names(more_news_name)
     buckets: dict[str, list[Article]] = {slug: [] for slug in store.list_topics(digest_list)}
-    for article in window:
+    for article in articles:
         primary = filings[article.id].primary
         buckets[primary if primary in buckets else MORE_NEWS].append(article)
-    sections = [
-        Section(slug, names[slug], found[: digest_list.max_per_section])
-        for slug, found in buckets.items()
-        if found
-    ]
+    stories = group_stories(store, digest_list.slug, buckets, now, window, settings.article_ttl_days * 86400)
+    sections = [Section(slug, names[slug], found[: digest_list.max_per_section])
+                for slug, found in stories.items() if found]
     return IssueContent(digest_list, now, sections)
 
 

@@ -8,19 +8,28 @@ from datetime import datetime, timedelta, timezone
 from digest.models import MORE_NEWS, Article, Filing, Subscriber
 from digest.store import Store
 
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pu", "do", "fe", "gi", "ho", "ju", "be"]
+
+
+def event_words(key: str, count: int = 6) -> str:
+    """Made-up names for one event, so that no two test articles tell the same story."""
+    digest = hashlib.sha1(key.encode()).digest()
+    return " ".join("".join(SYLLABLES[b % 16] for b in digest[i * 3:i * 3 + 3]).title() for i in range(count))
+
 
 def article(n: int, topic: str | None, *, days_ago: float = 1.0, feed: str = "planet") -> Article:
     url = f"https://news.example/{topic or 'misc'}/{n}"
+    own = event_words(url)
     return Article(
         id=hashlib.sha1(url.encode()).hexdigest(),
         feed_id=feed,
         source="Planet News",
-        title=f"{(topic or 'other').title()} story number {n}",
+        title=f"{(topic or 'other').title()} story number {n}: {own.split()[0]} {own.split()[1]}",
         url=url,
         guid=url,
         published=datetime.now(timezone.utc) - timedelta(days=days_ago, minutes=n),
-        summary_html=f"<p>What happened in {topic or 'the world'}, part {n}.</p>",
-        summary_text=f"What happened in {topic or 'the world'}, part {n}.",
+        summary_html=f"<p>What happened in {topic or 'the world'}, part {n}: {own}.</p>",
+        summary_text=f"What happened in {topic or 'the world'}, part {n}: {own}.",
         content_hash=hashlib.sha1(f"{topic}{n}".encode()).hexdigest(),
     )
 

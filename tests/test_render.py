@@ -33,13 +33,18 @@ ENHANCEMENTS = {
 
 
 def big_issue(store: Store, n: int = 50) -> None:
+    """n different stories (each its own event: no words in common but the filler), filed in topics."""
     topics = ["climate", "space", "markets"]
+    words = "".join(chr(c) for c in range(ord("a"), ord("z") + 1))
     for i in range(n):
-        a = article(i, topics[i % 4] if i % 4 < 3 else None)
-        a.summary_text = ("A long summary of what happened and why it matters to readers. " * 8).strip()
+        topic = topics[i % 4] if i % 4 < 3 else None
+        a = article(i, topic)
+        own = " ".join(f"{words[i % 26]}{words[(i * 7 + k) % 26]}{words[k]}{i}" for k in range(12))
+        a.summary_text = f"{own}. " + ("A long summary of what happened and why it matters to readers. " * 7)
         a.image = f"https://img.example/{i}.jpg"
-        a.title = f"{a.title}: a headline of a realistic length for a news story"
+        a.title = f"Event {i} {own.split()[0]}: a headline of a realistic length for a news story"
         store.save_article(a, 86400)
+        file_as(store, [a], topic)
 
 
 def test_a_fifty_article_issue_stays_under_gmails_clip(store, settings, weekly):
@@ -71,7 +76,8 @@ def test_variants_hold_only_the_chosen_sections_in_both_parts(store, settings, w
     for other in ("Climate story", "Markets story", "Other story"):
         assert other not in html and other not in text
     assert rendered.assemble({"cooking"}) is None
-    assert rendered.subject_for({"space"}) == "The Weekly Planet: Space story number 0"
+    assert rendered.subject_for({"space"}) == f"The Weekly Planet: {rendered.headlines['space'][0]}"
+    assert rendered.headlines["space"][0].startswith("Space story number 0")
     full, _ = rendered.assemble(None)
     assert [s for s in re.findall(r">(Climate|Space|Markets|More news)</h2>", full)] == \
         ["Climate", "Markets", "Space", "More news"]  # the list carries every topic, by slug

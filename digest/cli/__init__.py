@@ -4,7 +4,7 @@ Every command reads the settings once, talks to Redis through the Store, and
 turns a DigestError into one line on stderr and a non-zero exit (cli.base).
 """
 
-from digest.cli import feeds, issues, lists, send, subscribers, topics  # noqa: F401  (they register commands)
+from digest.cli import feeds, issues, lists, send, stories, subscribers, topics  # noqa: F401  (they register commands)
 from digest.cli.base import cli, main
 
 __all__ = ["cli", "main"]

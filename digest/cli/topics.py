@@ -73,3 +73,47 @@ def topics_export(ctx: Context, list_slug: str, output: Path | None) -> None:
         click.echo(f"{len(lst.topics)} topics -> {output}", err=True)
     else:
         sys.stdout.write(text)
+
+
+@topics.command("correct")
+@click.argument("list_slug")
+@click.argument("article_id")
+@click.argument("topic")
+@pass_ctx
+def topics_correct(ctx: Context, list_slug: str, article_id: str, topic: str) -> None:
+    """File an article under TOPIC (a slug, or "more"): it sticks, and the list learns from it.
+
+    ARTICLE_ID may be the 12-character prefix `digest stories ls` shows.
+    """
+    from digest.topics.filing import correct
+
+    article = correct(ctx.store, ctx.settings, list_slug, article_id, topic)
+    click.echo(f"{article.title!r} filed under {topic} in {list_slug}; the window is filed again")
+
+
+@topics.command("undo")
+@click.argument("list_slug")
+@pass_ctx
+def topics_undo(ctx: Context, list_slug: str) -> None:
+    """Take back the list's newest correction."""
+    ctx.store.get_list(list_slug)
+    event = ctx.store.undo_correction(list_slug)
+    if event is None:
+        click.echo(f"{list_slug} has no correction to undo")
+        return
+    before = event["before"]["topic"] if event["before"] else "the model's choice"
+    click.echo(f"undone: {event['after']['title']!r} is back to {before}")
+
+
+@topics.command("eval")
+@click.option("--topics", "topics_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A topic file (TOML), as `digest topics import` takes.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A labelled CSV: id,label,title,text (label: a topic's name or slug).")
+@click.option("--corrections", default=0, show_default=True, help="Labelled examples per topic used as corrections.")
+@click.option("--seeds", default=3, show_default=True, help="Draws of corrections to average over.")
+def topics_eval(topics_file: Path, data: Path, corrections: int, seeds: int) -> None:
+    """Per-topic F1, then `accuracy A macro-F1 F more-news M`, with the shipped settings."""
+    from digest.topics.evaluate import evaluate_topics
+
+    click.echo(evaluate_topics(topics_file, data, corrections, seeds).report())

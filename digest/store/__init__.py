@@ -14,6 +14,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
                                 no guid key without a guid
     P:lists                     hash  list slug -> DigestList JSON (its topics included)
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
+    P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
     P:list:{L}:bits             hash  topic slug -> bit index (never reused)
@@ -34,11 +35,12 @@ import redis
 
 from digest.store.articles import ArticleStore
 from digest.store.feeds import FeedStore
+from digest.store.stories import StoryStore
 from digest.store.subscribers import Record, SubscriberStore, normalize_email
 from digest.store.topics import TopicStore
 
 
-class Store(FeedStore, ArticleStore, TopicStore, SubscriberStore):
+class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)

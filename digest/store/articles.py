@@ -8,6 +8,7 @@ from datetime import datetime
 
 import redis
 
+from digest.errors import NotFound
 from digest.models import Article
 from digest.store.base import StoreBase
 
@@ -76,3 +77,17 @@ class ArticleStore(StoreBase):
             alive = {a.id for a in found}
             self.r.zrem(self.key("articles"), *[i for i in ids if i not in alive])
         return found
+
+    def find_article(self, id_or_prefix: str) -> Article:
+        """An article by its id, or by a prefix of it that names one article of the index."""
+        found = self.get_articles([id_or_prefix])
+        if found:
+            return found[0]
+        if len(id_or_prefix) >= 6:
+            matches = [i for i in self.r.zscan_iter(self.key("articles"), match=f"{id_or_prefix}*", count=1000)]
+            ids = sorted({i for i, _ in matches})
+            if len(ids) == 1:
+                return self.get_articles(ids)[0]
+            if len(ids) > 1:
+                raise NotFound("article (the prefix names several)", id_or_prefix)
+        raise NotFound("article", id_or_prefix)

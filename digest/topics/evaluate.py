@@ -47,13 +47,18 @@ def read_labelled(path: Path, column: str) -> list[Labelled]:
     return rows
 
 
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
 def label_to_slug(rows: list[Labelled], topics: list[Topic]) -> list[Labelled]:
-    """Labels name topics by name or slug, in any case; every label must name one."""
-    by_key = {k.casefold(): t.slug for t in topics for k in (t.slug, t.name)}
-    unknown = sorted({r.label for r in rows if r.label.casefold() not in by_key})
+    """Labels name topics by name or slug, in any case and punctuation ("Sci/Tech" names
+    `scitech`); every label must name one."""
+    by_key = {_key(k): t.slug for t in topics for k in (t.slug, t.name)}
+    unknown = sorted({r.label for r in rows if _key(r.label) not in by_key})
     if unknown:
         raise InvalidInput(f"labels that name no topic of the topic file: {', '.join(unknown[:10])}")
-    return [Labelled(r.id, r.title, r.text, by_key[r.label.casefold()]) for r in rows]
+    return [Labelled(r.id, r.title, r.text, by_key[_key(r.label)]) for r in rows]
 
 
 @dataclass
@@ -128,3 +133,37 @@ def b_cubed(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[fl
 
 
 Assigner = Callable[[list[Labelled], list[Labelled]], list[str]]  # (to score, corrections) -> slugs
+
+
+def evaluate_topics(topics_file: Path, data: Path, corrections: int = 0, seeds: int = 3) -> TopicScores:
+    """Assign the labelled articles with the shipped code path and settings, and score them.
+
+    With `corrections`, that many labelled articles per topic act as an editor's
+    corrections (drawn with each seed) and only the rest are scored; the figures
+    are averaged over the seeds.
+    """
+    from datetime import datetime, timezone
+
+    from digest.models import Article, DigestList
+    from digest.topics.assign import assign_window
+    from digest.topics.files import read_topics
+
+    topics, language = read_topics(topics_file)
+    rows = label_to_slug(read_labelled(data, "label"), topics)
+    digest_list = DigestList(slug="eval", name="eval", from_email="eval@example.com", topics=topics,
+                             locale=language if language in ("en", "es", "fr", "de") else "en")
+    now = datetime.now(timezone.utc)
+
+    def as_article(row: Labelled) -> Article:
+        return Article(id=row.id, feed_id="eval", source="eval", title=row.title, url="", guid=row.id,
+                       published=now, summary_text=row.text)
+
+    runs = []
+    for seed in range(seeds if corrections else 1):
+        given, scored = split_corrections(rows, corrections, seed) if corrections else ([], rows)
+        fixed = {r.id: {"topic": r.label, "title": r.title, "text": r.text} for r in given}
+        articles = [as_article(r) for r in scored]
+        filings = assign_window(digest_list, articles, articles, fixed)
+        runs.append(score_topics([r.label for r in scored], [filings[r.id].primary for r in scored],
+                                 [t.slug for t in topics]))
+    return average(runs)

@@ -10,6 +10,7 @@ list's topics or correcting an article clears the model's filings
 from __future__ import annotations
 
 from digest.config import Settings
+from digest.errors import NotFound
 from digest.models import Article, DigestList, Filing
 from digest.store import Store
 from digest.topics.assign import assign_window
@@ -23,3 +24,17 @@ def file_window(store: Store, settings: Settings, digest_list: DigestList, windo
         store.file(digest_list.slug, new, settings.article_ttl_days * 86400)
         filings.update(new)
     return filings
+
+
+def correct(store: Store, settings: Settings, list_slug: str, article_id: str, topic: str) -> Article:
+    """An editor files an article (id or unique id prefix) under a topic of the list, or More news.
+
+    The CLI and the editors' web app call this. The model's filings of the list are
+    cleared, so the next issue, preview or `file_window` learns from it.
+    """
+    digest_list = store.get_list(list_slug)
+    if topic not in store.list_topics(digest_list):
+        raise NotFound(f"topic of list {list_slug!r}", topic)
+    article = store.find_article(article_id)
+    store.correct(list_slug, article.id, topic, article.title, article.summary_text)
+    return article
