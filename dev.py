@@ -24,18 +24,20 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
 
 
-def install() -> None:
+def install(extras: str = "") -> None:
+    """digest and its dependencies in .venv; `extras` ("test") adds what the tests need."""
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under any python3 to say so
         sys.exit(f"digest needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if not STAMP.exists() or STAMP.read_text() != wanted:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = STAMP.with_name(f"{STAMP.name}{'-' + extras if extras else ''}")
+    if not stamp.exists() or stamp.read_text() != wanted:
         print("installing digest and its dependencies into .venv ...", flush=True)
         pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-        subprocess.run([*pip, "install", "-e", f"{ROOT}[test]"], check=True)
-        STAMP.write_text(wanted)
+        subprocess.run([*pip, "install", "-e", f"{ROOT}[{extras}]" if extras else str(ROOT)], check=True)
+        stamp.write_text(wanted)
 
 
 def main() -> int:
@@ -49,7 +51,7 @@ def main() -> int:
     if verb not in commands:
         print(__doc__)
         return 2
-    install()
+    install("" if verb == "demo" else "test")  # the demo needs no test tools (playwright is 165 MB)
     return subprocess.call(commands[verb], cwd=ROOT)
 
 

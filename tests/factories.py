@@ -8,18 +8,18 @@ from datetime import datetime, timedelta, timezone
 from digest.models import MORE_NEWS, Article, Filing, Subscriber
 from digest.store import Store
 
-SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pu", "do", "fe", "gi", "ho", "ju", "be"]
-
 
 def event_words(key: str, count: int = 6) -> str:
     """Made-up names for one event, so that no two test articles tell the same story."""
-    digest = hashlib.sha1(key.encode()).digest()
-    return " ".join("".join(SYLLABLES[b % 16] for b in digest[i * 3:i * 3 + 3]).title() for i in range(count))
+    digest = b"".join(hashlib.sha256(f"{key}/{i}".encode()).digest() for i in range(1 + count * 6 // 32))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return " ".join("".join(letters[b % 26] for b in digest[i * 6:i * 6 + 6]).title() for i in range(count))
 
 
 def article(n: int, topic: str | None, *, days_ago: float = 1.0, feed: str = "planet") -> Article:
     url = f"https://news.example/{topic or 'misc'}/{n}"
     own = event_words(url)
+    story = f"{event_words(url + 'a', 30)} in {topic or 'the world'}."  # made-up people and places: one event
     return Article(
         id=hashlib.sha1(url.encode()).hexdigest(),
         feed_id=feed,
@@ -28,8 +28,8 @@ def article(n: int, topic: str | None, *, days_ago: float = 1.0, feed: str = "pl
         url=url,
         guid=url,
         published=datetime.now(timezone.utc) - timedelta(days=days_ago, minutes=n),
-        summary_html=f"<p>What happened in {topic or 'the world'}, part {n}: {own}.</p>",
-        summary_text=f"What happened in {topic or 'the world'}, part {n}: {own}.",
+        summary_html=f"<p>{story}</p>",
+        summary_text=story,
         content_hash=hashlib.sha1(f"{topic}{n}".encode()).hexdigest(),
     )
 

@@ -9,6 +9,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:feed:{id}:state           string FeedState JSON
     P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
     P:articles                  zset  article id, scored by published time
+    P:vec:{id}                  string the article's embedding (float16, base64), as long as the article
     P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires);
                                 only the keys an article has: no url key without a url,
                                 no guid key without a guid

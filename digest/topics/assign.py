@@ -1,60 +1,47 @@
-"""Keyword and category matching, title over body.
+"""Assigning a list's articles to its topics: the classifier on the list's window.
 
-An article scores for a topic when the feed's own categories name it (its slug,
-name or a keyword), and for each keyword found as a whole word: in the title it
-counts three times what it counts in the body. Topics come back best first;
-none means "More news".
+`assign_window` is what filing (and `digest topics eval`) call: it runs the
+classifier (digest.topics.classifier) over the whole window as the unlabelled
+stream, with the list's corrections as labelled examples, and returns a Filing
+for each article asked about.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from functools import lru_cache
 from typing import Any
 
-from digest.models import MORE_NEWS, Article, DigestList, Filing, Topic
+import numpy as np
 
-CATEGORY_WEIGHT = 4
-TITLE_WEIGHT = 3
-BODY_WEIGHT = 1
-THRESHOLD = 2  # one body mention alone is not enough; a title or category match is
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-@lru_cache(maxsize=4096)
-def _word(keyword: str) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, _fold(keyword).split())) + r"(?!\w)")
-
-
-def _score(topic: Topic, title: str, body: str, categories: set[str]) -> int:
-    names = {_fold(topic.slug), _fold(topic.name), *(_fold(k) for k in topic.keywords)}
-    score = CATEGORY_WEIGHT if names & categories else 0
-    for keyword in topic.keywords:
-        pattern = _word(keyword)
-        score += TITLE_WEIGHT * len(pattern.findall(title)) + BODY_WEIGHT * min(3, len(pattern.findall(body)))
-    return score
-
-
-def assign_topics(article: Article, topics: list[Topic]) -> list[str]:
-    """Topic slugs for an article, best first; [] when nothing matches well enough."""
-    title = _fold(article.title)
-    body = _fold(article.summary_text)
-    categories = {_fold(c).strip() for c in article.categories}
-    scored = [(_score(t, title, body, categories), t.slug) for t in topics]
-    return [slug for score, slug in sorted(scored, key=lambda s: (-s[0], s[1])) if score >= THRESHOLD]
+from digest.models import MORE_NEWS, Article, DigestList, Filing
+from digest.topics import classifier
+from digest.topics.embedding import article_text
 
 
 def assign_window(
     digest_list: DigestList, articles: list[Article], window: list[Article], corrections: dict[str, Any],
+    vectors: dict[str, np.ndarray],
 ) -> dict[str, Filing]:
-    """A Filing for each of `articles`, from the list's topics."""
+    """Filings for `articles`, learnt on `window` (which holds them) and the corrections.
+
+    `vectors` holds the embedding of every article of the window and of every
+    corrected article (by article id); `corrections` maps article id to
+    {topic, title, text}, as store.corrections gives it.
+    """
+    slugs = [t.slug for t in digest_list.topics]
+    if not articles:
+        return {}
+    if not slugs:
+        return {a.id: Filing(MORE_NEWS, 0.0) for a in articles}
+    stream = list({a.id: a for a in [*window, *articles]}.values())
+    texts = [article_text(a.title, a.summary_text) for a in stream]
+    matrix = np.stack([vectors[a.id] for a in stream])
+    labelled = [classifier.Labelled(vectors[i], article_text(c["title"], c["text"]), slugs.index(c["topic"]))
+                for i, c in corrections.items() if c["topic"] in slugs and i in vectors]
+    found = classifier.assign(digest_list.topics, matrix, texts, digest_list.locale, labelled)
+    by_id = dict(zip((a.id for a in stream), found, strict=True))
     filings = {}
     for article in articles:
-        found = assign_topics(article, digest_list.topics)
-        filings[article.id] = Filing(found[0], 1.0, tuple(found[1:])) if found else Filing(MORE_NEWS, 0.0)
+        a = by_id[article.id]
+        primary = slugs[a.topic] if a.topic is not None else MORE_NEWS
+        filings[article.id] = Filing(primary, round(a.confidence, 4), tuple(slugs[t] for t in a.secondary))
     return filings

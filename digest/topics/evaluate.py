@@ -146,6 +146,7 @@ def evaluate_topics(topics_file: Path, data: Path, corrections: int = 0, seeds: 
 
     from digest.models import Article, DigestList
     from digest.topics.assign import assign_window
+    from digest.topics.embedding import article_text, embed
     from digest.topics.files import read_topics
 
     topics, language = read_topics(topics_file)
@@ -158,12 +159,25 @@ def evaluate_topics(topics_file: Path, data: Path, corrections: int = 0, seeds: 
         return Article(id=row.id, feed_id="eval", source="eval", title=row.title, url="", guid=row.id,
                        published=now, summary_text=row.text)
 
+    rows = _unique_ids(rows)
+    vectors = dict(zip((r.id for r in rows), embed([article_text(r.title, r.text) for r in rows]), strict=True))
     runs = []
     for seed in range(seeds if corrections else 1):
         given, scored = split_corrections(rows, corrections, seed) if corrections else ([], rows)
         fixed = {r.id: {"topic": r.label, "title": r.title, "text": r.text} for r in given}
         articles = [as_article(r) for r in scored]
-        filings = assign_window(digest_list, articles, articles, fixed)
+        filings = assign_window(digest_list, articles, articles, fixed, vectors)
         runs.append(score_topics([r.label for r in scored], [filings[r.id].primary for r in scored],
                                  [t.slug for t in topics]))
     return average(runs)
+
+
+def _unique_ids(rows: list[Labelled]) -> list[Labelled]:
+    """Rows keyed by id: a repeated id gets its row number appended."""
+    seen: set[str] = set()
+    out = []
+    for n, row in enumerate(rows):
+        key = row.id if row.id not in seen else f"{row.id}#{n}"
+        seen.add(key)
+        out.append(Labelled(key, row.title, row.text, row.label))
+    return out

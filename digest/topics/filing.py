@@ -9,21 +9,40 @@ list's topics or correcting an article clears the model's filings
 
 from __future__ import annotations
 
+import numpy as np
+
 from digest.config import Settings
 from digest.errors import NotFound
 from digest.models import Article, DigestList, Filing
 from digest.store import Store
 from digest.topics.assign import assign_window
+from digest.topics.embedding import article_text, embed
 
 
 def file_window(store: Store, settings: Settings, digest_list: DigestList, window: list[Article]) -> dict[str, Filing]:
     filings = store.filings(digest_list.slug, (a.id for a in window))
     missing = [a for a in window if a.id not in filings]
     if missing:
-        new = assign_window(digest_list, missing, window, store.corrections(digest_list.slug))
+        corrections = store.corrections(digest_list.slug)
+        texts = {a.id: article_text(a.title, a.summary_text) for a in window}
+        texts.update({i: article_text(c["title"], c["text"]) for i, c in corrections.items()})
+        vectors = ensure_vectors(store, texts, settings.article_ttl_days * 86400)
+        new = assign_window(digest_list, missing, window, corrections, vectors)
         store.file(digest_list.slug, new, settings.article_ttl_days * 86400)
         filings.update(new)
     return filings
+
+
+def ensure_vectors(store: Store, texts: dict[str, str], ttl_seconds: int) -> dict[str, np.ndarray]:
+    """The embedding of each article (id -> text to embed): cached ones, the others made and cached."""
+    vectors = store.vectors(texts)
+    missing = [i for i in texts if i not in vectors]
+    if missing:
+        made = embed([texts[i] for i in missing])
+        fresh = dict(zip(missing, made, strict=True))
+        store.save_vectors(fresh, ttl_seconds)
+        vectors.update(fresh)
+    return vectors
 
 
 def correct(store: Store, settings: Settings, list_slug: str, article_id: str, topic: str) -> Article:
