@@ -37,7 +37,10 @@ class Story:
 class Section:
     slug: str
     name: str
-    stories: list[Story] = field(default_factory=list)
+    stories: list[Story] = field(default_factory=list)  # stories whose primary topic this is
+    # Stories of other sections that belong here too (their lead's secondary topic), by
+    # their primary section: shown here only to readers who did not choose that one.
+    secondary: dict[str, list[Story]] = field(default_factory=dict)
 
     @property
     def articles(self) -> list[Article]:

@@ -32,9 +32,16 @@ def build_issue(
         primary = filings[article.id].primary
         buckets[primary if primary in buckets else MORE_NEWS].append(article)
     stories = group_stories(store, digest_list.slug, buckets, now, window, settings.article_ttl_days * 86400)
-    sections = [Section(slug, names[slug], found[: digest_list.max_per_section])
-                for slug, found in stories.items() if found]
-    return IssueContent(digest_list, now, sections)
+    cap = digest_list.max_per_section
+    sections = {slug: Section(slug, names[slug], found[:cap]) for slug, found in stories.items()}
+    for primary, section in sections.items():
+        for story in section.stories:
+            for other in filings[story.lead.id].secondary:
+                if other in sections and other not in (primary, MORE_NEWS):
+                    extra = sections[other].secondary.setdefault(primary, [])
+                    if len(extra) < cap:
+                        extra.append(story)
+    return IssueContent(digest_list, now, [s for s in sections.values() if s.stories or s.secondary])
 
 
 def next_issue(

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from lxml import html as lxml_html
 
 from digest.issue import build_issue, next_issue
 from digest.models import DigestList
@@ -76,11 +77,33 @@ def test_variants_hold_only_the_chosen_sections_in_both_parts(store, settings, w
     for other in ("Climate story", "Markets story", "Other story"):
         assert other not in html and other not in text
     assert rendered.assemble({"cooking"}) is None
-    assert rendered.subject_for({"space"}) == f"The Weekly Planet: {rendered.headlines['space'][0]}"
-    assert rendered.headlines["space"][0].startswith("Space story number 0")
+    assert rendered.subject_for({"space"}) == f"The Weekly Planet: {rendered.headlines['space~main'][0]}"
+    assert rendered.headlines["space~main"][0].startswith("Space story number 0")
     full, _ = rendered.assemble(None)
     assert [s for s in re.findall(r">(Climate|Space|Markets|More news)</h2>", full)] == \
         ["Climate", "Markets", "Space", "More news"]  # the list carries every topic, by slug
+
+
+def test_a_reader_of_only_a_secondary_topic_gets_the_story_there_and_nobody_gets_it_twice(
+        store, settings, weekly):
+    seed_week(store, ["climate", "space"])
+    both = article(50, "markets")
+    store.save_article(both, 86400)
+    file_as(store, [both], "markets", secondary=("space",))  # primary markets, also space
+    _, rendered = next_issue(store, settings, "weekly")
+    space_only, _ = rendered.assemble({"space"})
+    assert both.title in space_only  # in the section the reader chose
+    space_html = space_only.split(">Space</h2>")[1]
+    assert both.title in space_html
+    def cards(html: str) -> list[str]:
+        return [a.text_content() for a in lxml_html.document_fromstring(html).find_class("title")]
+
+    for choice in (None, {"space", "markets"}, {"markets"}):
+        html, text = rendered.assemble(choice)
+        assert cards(html).count(both.title) == 1 and text.count(f"* {both.title}") == 1, choice
+        assert both.title in cards(html.split(">Markets</h2>")[1])  # in its own section
+    assert both.title not in cards(rendered.assemble({"climate"})[0])
+    assert len({rendered.variant_key(c) for c in ({"space"}, {"space", "markets"}, {"markets"})}) == 3
 
 
 def test_dark_mode_and_mobile_rules_survive_inlining(store, settings, weekly):
@@ -168,7 +191,9 @@ def test_build_issue_window_feeds_primary_topic_more_news_last_and_cap(store, se
     lst = weekly.model_copy(update={"feeds": ["planet"], "max_per_section": 5})
     content = build_issue(store, settings, lst, now)
     got = {s.slug: [a.id for a in s.articles] for s in content.sections}
-    assert list(got) == ["climate", "markets", "more"]
+    assert list(got) == ["climate", "markets", "space", "more"] and got["space"] == []
+    space = content.sections[2]
+    assert [st.lead.id for st in space.secondary["markets"]] == [both.id]  # also space: for space-only readers
     assert got["markets"] == [both.id] and got["more"] == [stray.id]
     assert got["climate"] == [a.id for a in many[:5]]  # newest first, capped
 

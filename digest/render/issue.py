@@ -24,7 +24,9 @@ from digest.render.engine import make_environment, translations
 # Per-variant placeholder, filled by RenderedIssue.assemble before anyone sees it.
 _PREHEADER = "-digest-preheader-"
 
-_SECTION = re.compile(r"<!--digest:section:([a-z0-9-]+)-->(.*?)<!--/digest:section:\1-->", re.S)
+# A part of a section: "S~head" (its heading), "S~main" (its own stories), "S~from~P"
+# (stories of section P that belong in S too).
+_SECTION = re.compile(r"<!--digest:section:([a-z0-9~-]+)-->(.*?)<!--/digest:section:\1-->", re.S)
 _SUBJECT_MAX = 78
 _calls = 0
 
@@ -86,8 +88,9 @@ def _split(document: str) -> tuple[str, dict[str, str], str]:
 class RenderedIssue:
     list_name: str
     locale: str
-    order: list[str]
-    headlines: dict[str, list[str]]
+    order: list[str]  # section slugs
+    headlines: dict[str, list[str]]  # by content part ("S~main", "S~from~P")
+    secondary: dict[str, list[str]]  # section -> the sections it has "S~from~P" parts of
     html_head: str
     html_sections: dict[str, str]
     html_tail: str
@@ -97,26 +100,43 @@ class RenderedIssue:
     wording: dict[str, str]
     markers: Markers
 
-    def sections_for(self, topics: set[str] | None) -> list[str]:
-        return list(self.order) if topics is None else [s for s in self.order if s in topics]
+    def parts_for(self, topics: set[str] | None) -> list[str]:
+        """The parts a reader with these topics gets, in order (None: every topic).
+
+        A chosen section brings its own stories, and the stories of sections the
+        reader did not choose that also belong here; its heading comes only with
+        something under it.
+        """
+        chosen = self.order if topics is None else [s for s in self.order if s in topics]
+        parts = []
+        for s in chosen:
+            body = [f"{s}~main"] if f"{s}~main" in self.html_sections else []
+            if topics is not None:
+                body += [f"{s}~from~{p}" for p in self.secondary.get(s, []) if p not in topics]
+            if body:
+                parts += [f"{s}~head", *body]
+        return parts
+
+    def _content_parts(self, topics: set[str] | None) -> list[str]:
+        return [p for p in self.parts_for(topics) if not p.endswith("~head")]
 
     def assemble(self, topics: set[str] | None) -> tuple[str, str] | None:
-        """(html, text) with only the chosen sections; None when none of them is in this issue."""
-        chosen = self.sections_for(topics)
-        if not chosen:
+        """(html, text) with only the chosen sections; None when none of them has anything in this issue."""
+        parts = self.parts_for(topics)
+        if not parts:
             return None
         preheader = htmllib.escape(self.preheader_for(topics) or "")
         html = "".join([self.html_head.replace(_PREHEADER, preheader),
-                        *(self.html_sections[s] for s in chosen), self.html_tail])
-        text = "".join([self.text_head, *(self.text_sections[s] for s in chosen), self.text_tail])
+                        *(self.html_sections[p] for p in parts), self.html_tail])
+        text = "".join([self.text_head, *(self.text_sections[p] for p in parts), self.text_tail])
         return html, re.sub(r"\n{3,}", "\n\n", text)
 
     def variant_key(self, topics: set[str] | None) -> str:
-        return "|".join(self.sections_for(topics))
+        return "|".join(self.parts_for(topics))
 
     def subject_for(self, topics: set[str] | None) -> str:
-        chosen = self.sections_for(topics)
-        headline = self.headlines[chosen[0]][0] if chosen else ""
+        parts = self._content_parts(topics)
+        headline = self.headlines[parts[0]][0] if parts else ""
         subject = self.wording["subject"] % {"list": self.list_name, "headline": headline}
         return subject if len(subject) <= _SUBJECT_MAX else subject[: _SUBJECT_MAX - 1].rstrip() + "…"
 
@@ -125,9 +145,9 @@ class RenderedIssue:
         return self.subject_for(None)
 
     def preheader_for(self, topics: set[str] | None) -> str:
-        chosen = self.sections_for(topics)
-        tops = [self.headlines[s][0] for s in chosen]
-        count = sum(len(self.headlines[s]) for s in chosen)
+        parts = self._content_parts(topics)
+        tops = [self.headlines[p][0] for p in parts]
+        count = sum(len(self.headlines[p]) for p in parts)
         return self.wording["preheader"] % {"count": count, "headlines": " · ".join(tops[:3])}
 
     def reader_values(self, token: str, name: str) -> dict[str, str]:
@@ -177,7 +197,12 @@ def render_issue(content: IssueContent, settings: Settings) -> RenderedIssue:
         list_name=lst.name,
         locale=lst.locale,
         order=[s.slug for s in content.sections],
-        headlines={s.slug: [a.title for a in s.articles] for s in content.sections},
+        headlines={
+            **{f"{s.slug}~main": [st.lead.title for st in s.stories] for s in content.sections if s.stories},
+            **{f"{s.slug}~from~{p}": [st.lead.title for st in found]
+               for s in content.sections for p, found in s.secondary.items()},
+        },
+        secondary={s.slug: list(s.secondary) for s in content.sections if s.secondary},
         html_head=html_head,
         html_sections=html_sections,
         html_tail=html_tail,
