@@ -130,17 +130,17 @@ def views(docs: Sequence[Doc]) -> list[sp.csr_matrix]:
     ]
 
 
-def _similar_block(
-    rows: slice | np.ndarray, matrices: list[sp.csr_matrix], times: np.ndarray, blocks: np.ndarray,
-    window: timedelta | None,
+def _similar(
+    rows: np.ndarray, cols: np.ndarray, matrices: list[sp.csr_matrix], transposed: list[sp.csr_matrix],
+    times: np.ndarray, blocks: np.ndarray, window: timedelta | None,
 ) -> np.ndarray:
-    """Similarities of documents `rows` to every document: the mean cosine of the views,
+    """Similarities of documents `rows` to documents `cols`: the mean cosine of the views,
     0 across blocks or time windows."""
-    sim = sum((m[rows] @ m.T).toarray() for m in matrices) / len(matrices)
-    apart = blocks[rows, None] != blocks[None, :]
+    sim = sum((m[rows] @ t[:, cols]).toarray() for m, t in zip(matrices, transposed, strict=True)) / len(matrices)
+    apart = blocks[rows, None] != blocks[None, cols]
     if window is not None:
         # NaN (no date) compares False: a document without a date is never kept apart for it
-        apart |= np.abs(times[rows, None] - times[None, :]) > window.total_seconds()
+        apart |= np.abs(times[rows, None] - times[None, cols]) > window.total_seconds()
     return np.where(apart, 0.0, sim)
 
 
@@ -158,6 +158,8 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
     if n == 0:
         return []
     matrices = views(docs)
+    transposed = [m.T.tocsr() for m in matrices]
+    everyone = np.arange(n)
     times = np.array([d.when.timestamp() if d.when else np.nan for d in docs])
     codes = {b: i for i, b in enumerate(dict.fromkeys(blocks))} if blocks is not None else {}
     block_ids = np.array([codes[b] for b in blocks]) if blocks is not None else np.zeros(n, dtype=int)
@@ -171,8 +173,8 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
 
     step = 512
     for start in range(0, n, step):
-        rows = slice(start, min(n, start + step))
-        sim = _similar_block(rows, matrices, times, block_ids, settings.window)
+        rows = np.arange(start, min(n, start + step))
+        sim = _similar(rows, everyone, matrices, transposed, times, block_ids, settings.window)
         for a, b in zip(*np.nonzero(sim >= settings.threshold), strict=True):
             a += start
             if a < b:
@@ -189,7 +191,7 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
             groups.append(members)
             continue
         idx = np.array(members)
-        sim = _similar_block(idx, matrices, times, block_ids, settings.window)[:, idx].astype(np.float64)
+        sim = _similar(idx, idx, matrices, transposed, times, block_ids, settings.window).astype(np.float64)
         local = {m: k for k, m in enumerate(members)}
         for a, b in settings.must:
             if a in local and b in local:
@@ -207,28 +209,45 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
 
 
 def _average_linkage(sim: np.ndarray, threshold: float) -> list[int]:
+    """Agglomerative clustering, average linkage, stopped below `threshold`.
+
+    Each row keeps its best partner, so a merge costs O(n) plus a rescan of the
+    rows whose best partner was one of the two merged groups.
+    """
     n = len(sim)
+    work = sim.copy()
+    np.fill_diagonal(work, -np.inf)
     size = np.ones(n)
     alive = np.ones(n, dtype=bool)
     members: list[list[int]] = [[i] for i in range(n)]
-    work = sim.copy()
-    np.fill_diagonal(work, -np.inf)
+    best_val = work.max(axis=1)
+    best_idx = work.argmax(axis=1)
     while True:
-        masked = np.where(alive[:, None] & alive[None, :], work, -np.inf)
-        flat = int(np.argmax(masked))
-        a, b = divmod(flat, n)
-        if masked[a, b] < threshold:
+        a = int(np.argmax(best_val))
+        if not best_val[a] >= threshold:
             break
-        # Merge b into a: the new group's similarity to each other group is the
-        # size-weighted mean of a's and b's (average linkage, Lance-Williams).
+        b = int(best_idx[a])
+        # The merged group's similarity to each other group is the size-weighted
+        # mean of a's and b's (average linkage, Lance-Williams).
         merged = (work[a] * size[a] + work[b] * size[b]) / (size[a] + size[b])
+        merged[~alive] = -np.inf
+        merged[[a, b]] = -np.inf
         work[a, :] = merged
         work[:, a] = merged
-        work[a, a] = -np.inf
+        work[b, :] = -np.inf
+        work[:, b] = -np.inf
         size[a] += size[b]
         alive[b] = False
+        best_val[b] = -np.inf
         members[a] += members[b]
         members[b] = []
+        stale = np.flatnonzero(alive & ((best_idx == a) | (best_idx == b)))
+        for r in {*stale.tolist(), a}:
+            best_idx[r] = int(np.argmax(work[r]))
+            best_val[r] = work[r, best_idx[r]]
+        better = alive & (merged > best_val)
+        best_val[better] = merged[better]
+        best_idx[better] = a
     label = [0] * n
     order = sorted((min(m), i) for i, m in enumerate(members) if m)
     for number, (_first, i) in enumerate(order):
