@@ -98,6 +98,7 @@ class Article(BaseModel):
     image: str | None = None
     categories: list[str] = Field(default_factory=list)
     content_hash: str = ""
+    language: str = ""  # ISO 639-1, detected at collection ("": too little text to tell)
     collected_at: datetime = Field(default_factory=utcnow)
 
 

@@ -135,3 +135,34 @@ def test_topics_eval_prints_its_last_line(tmp_path, settings):
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1].split()
     assert last[0::2] == ["accuracy", "macro-F1", "more-news"] and float(last[1]) == 1.0
+
+
+def test_an_articles_language_is_detected_and_too_little_text_says_so():
+    from digest.collect.language import detect_language
+
+    assert detect_language("La Bourse de Paris recule", "Les résultats des banques ont déçu les investisseurs.") == "fr"
+    assert detect_language("Die Inflation sinkt", "Die Preise in Deutschland steigen langsamer als im Vorjahr.") == "de"
+    assert detect_language("El banco central sube los tipos", "La inflación sigue alta en toda la zona euro.") == "es"
+    assert detect_language("Markets calm", "Stocks ended the week slightly higher as investors waited.") == "en"
+    assert detect_language("ok", "") == ""
+
+
+def test_collected_articles_carry_their_language(store, settings):
+    from digest.collect.collector import collect_feed
+    from digest.models import Feed
+    from tests.feedserver import FeedServer
+
+    rss = ('<?xml version="1.0"?><rss version="2.0"><channel><title>Mix</title>'
+           '<item><title>El banco central sube los tipos</title><link>https://mix.example/1</link>'
+           '<description>La inflación sigue alta en toda la zona euro, dice el banco.</description></item>'
+           '<item><title>Die Inflation sinkt</title><link>https://mix.example/2</link>'
+           '<description>Die Preise in Deutschland steigen langsamer als im Vorjahr.</description></item>'
+           '</channel></rss>')
+    server = FeedServer()
+    try:
+        store.add_feed(Feed(id="mix", url=server.route("/mix", rss)))
+        assert collect_feed(store, settings, "mix").new == 2
+    finally:
+        server.close()
+    found = store.articles_between(NOW - timedelta(days=2), NOW + timedelta(days=1))
+    assert sorted(a.language for a in found) == ["de", "es"]

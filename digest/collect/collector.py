@@ -33,6 +33,7 @@ from digest.collect.clean import (
     truncate_text,
 )
 from digest.collect.fetch import fetch_feed, make_client
+from digest.collect.language import detect_language
 from digest.collect.parse import RawEntry, parse_feed
 from digest.config import Settings
 from digest.errors import FeedError, InvalidInput
@@ -144,6 +145,7 @@ def to_article(
         image=image or first_image(body_html),
         categories=categories[:MAX_CATEGORIES],
         content_hash=digest,
+        language=detect_language(title, text),
         collected_at=now,
     )
 

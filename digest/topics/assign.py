@@ -37,7 +37,8 @@ def assign_window(
     matrix = np.stack([vectors[a.id] for a in stream])
     labelled = [classifier.Labelled(vectors[i], article_text(c["title"], c["text"]), slugs.index(c["topic"]))
                 for i, c in corrections.items() if c["topic"] in slugs and i in vectors]
-    found = classifier.assign(digest_list.topics, matrix, texts, digest_list.locale, labelled)
+    languages = [a.language or digest_list.locale for a in stream]  # each stemmed in its own language
+    found = classifier.assign(digest_list.topics, matrix, texts, languages, labelled)
     by_id = dict(zip((a.id for a in stream), found, strict=True))
     filings = {}
     for article in articles:

@@ -79,10 +79,14 @@ def topic_prototypes(topics: Sequence[Topic], embedder: Callable[[Sequence[str]]
 
 
 def assign(
-    topics: Sequence[Topic], vectors: np.ndarray, texts: Sequence[str], language: str | None,
+    topics: Sequence[Topic], vectors: np.ndarray, texts: Sequence[str], language: str | Sequence[str | None] | None,
     corrections: Sequence[Labelled] = (), prototypes: np.ndarray | None = None,
 ) -> list[Assignment]:
-    """An Assignment for each article (rows of `vectors`, with their `texts`)."""
+    """An Assignment for each article (rows of `vectors`, with their `texts`).
+
+    `language` is the list's language, or one per article (each article's words
+    are stemmed in its own language; None or "" falls back to no stemming).
+    """
     k = len(topics)
     n = len(vectors)
     if n == 0 or k == 0:
@@ -112,13 +116,16 @@ def decide(prob: np.ndarray) -> list[Assignment]:
 
 
 def self_train(
-    prob: np.ndarray, vectors: np.ndarray, texts: Sequence[str], language: str | None,
+    prob: np.ndarray, vectors: np.ndarray, texts: Sequence[str], language: str | Sequence[str | None] | None,
     corrections: Sequence[Labelled],
 ) -> np.ndarray:
     n, k = prob.shape
-    stream = Features.build(vectors, texts, language)
+    languages = [language] * n if language is None or isinstance(language, str) else list(language)
+    stream = Features.build(vectors, texts, languages)
+    main = Counter(x for x in languages if x).most_common(1)
     fixed = Features.build(np.array([c.vector for c in corrections]).reshape(-1, vectors.shape[1]),
-                           [c.text for c in corrections], language, vocabulary=stream.vocabulary, idf=stream.idf)
+                           [c.text for c in corrections], [main[0][0] if main else None] * len(corrections),
+                           vocabulary=stream.vocabulary, idf=stream.idf)
     fixed_y = np.array([c.topic for c in corrections], dtype=int)
     for _ in range(ROUNDS):
         predicted = prob.argmax(axis=1)
@@ -187,12 +194,12 @@ class Features:
 
     @classmethod
     def build(
-        cls, dense: np.ndarray, texts: Sequence[str], language: str | None,
+        cls, dense: np.ndarray, texts: Sequence[str], languages: Sequence[str | None],
         vocabulary: dict[str, int] | None = None, idf: np.ndarray | None = None,
         max_df: float = 0.5, max_terms: int = 50_000,
     ) -> Features:
-        terms = analyzer(language)
-        counts = [Counter(terms(t)) for t in texts]
+        analyzers = {lang: analyzer(lang) for lang in set(languages)}
+        counts = [Counter(analyzers[lang](t)) for t, lang in zip(texts, languages, strict=True)]
         if vocabulary is None:
             df: Counter[str] = Counter()
             for c in counts:
