@@ -89,3 +89,13 @@ def a_feed(store: Store) -> Feed:
     feed = Feed(id="planet", url="http://127.0.0.1:9/feed.xml", name="Planet News")
     store.add_feed(feed)
     return feed
+
+
+@pytest.fixture
+def server():  # type: ignore[no-untyped-def]
+    """A loopback feed server (tests/feedserver.py); each test sets its routes."""
+    from tests.feedserver import FeedServer
+
+    s = FeedServer()
+    yield s
+    s.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-from digest.models import MORE_NEWS, Article, Filing, Subscriber
+from digest.models import MORE_NEWS, Article, Feed, Filing, Subscriber
 from digest.store import Store
 
 
@@ -57,3 +57,9 @@ def readers(n: int, choices: list[list[str] | None], domain: str = "example.com"
     """n subscribers cycling through the given topic choices (None = everything)."""
     return [Subscriber(email=f"reader{i}@{domain}", name=f"Reader {i}", topics=choices[i % len(choices)])
             for i in range(n)]
+
+
+def add_feed(store: Store, feed_id: str, url: str) -> Feed:
+    feed = Feed(id=feed_id, url=url)
+    store.add_feed(feed)
+    return feed

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from digest.collect.collector import collect_feed
-from digest.models import Feed
 from digest.store import Store
-from tests.feedserver import FeedServer
+from tests.factories import add_feed as add
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Planet</title>
 <item><title>Rocket reaches orbit</title><link>https://planet.example/a?utm_source=rss&amp;id=7&amp;fbclid=zz</link>
@@ -28,19 +25,6 @@ JSONFEED = """{"version": "https://jsonfeed.org/version/1.1", "title": "Brief", 
 {"id": "j1", "url": "https://brief.example/rates", "title": "Rates hold", "content_text": "The bank held rates.",
  "date_published": "2026-11-22T07:00:00Z", "image": "https://brief.example/r.jpg", "tags": ["Markets"],
  "authors": [{"name": "Priya"}]}]}"""
-
-
-@pytest.fixture
-def server():
-    s = FeedServer()
-    yield s
-    s.close()
-
-
-def add(store: Store, feed_id: str, url: str) -> Feed:
-    feed = Feed(id=feed_id, url=url)
-    store.add_feed(feed)
-    return feed
 
 
 def week(store: Store):  # type: ignore[no-untyped-def]

@@ -26,8 +26,8 @@ from digest.collect.collector import collect_all, collect_feed
 from digest.collect.fetch import RETRY_AFTER_MAX, _retry_after, fetch_feed, make_client
 from digest.collect.guard import address_allowed
 from digest.errors import FetchError
-from digest.models import Feed
 from digest.store import Store
+from tests.factories import add_feed as add
 from tests.feedserver import DribbleServer, FeedServer
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Orbit</title>
@@ -36,13 +36,6 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2
 <content type="html">&lt;p&gt;Touchdown.&lt;/p&gt;</content></entry></feed>"""
 
 NOT_PUBLIC = "is not a public address"
-
-
-@pytest.fixture
-def server():
-    s = FeedServer()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -88,12 +81,6 @@ def strict(settings):  # type: ignore[no-untyped-def]
 
 def allow(settings, networks: str):  # type: ignore[no-untyped-def]
     return settings.model_copy(update={"fetch_allow_networks": networks})
-
-
-def add(store: Store, feed_id: str, url: str) -> Feed:
-    feed = Feed(id=feed_id, url=url)
-    store.add_feed(feed)
-    return feed
 
 
 def articles(store: Store) -> list:

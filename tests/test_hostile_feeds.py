@@ -23,27 +23,14 @@ from lxml import html as lxml_html
 from digest.collect import collector
 from digest.collect.collector import _backoff, collect_all, collect_feed, newest_first
 from digest.collect.parse import RawEntry
-from digest.models import Article, Feed, FeedState
+from digest.models import Article, FeedState
 from digest.store import Store
-from tests.feedserver import FeedServer
+from tests.factories import add_feed as add
 
 GOOD_ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Good</title>
 <id>tag:good</id><updated>2026-11-22T10:00:00Z</updated><entry><title>Probe lands on Mars</title><id>tag:good:1</id>
 <link href="https://good.example/mars"/><published>2026-11-22T09:30:00Z</published>
 <content type="html">&lt;p&gt;Touchdown.&lt;/p&gt;</content></entry></feed>"""
-
-
-@pytest.fixture
-def server():
-    s = FeedServer()
-    yield s
-    s.close()
-
-
-def add(store: Store, feed_id: str, url: str) -> Feed:
-    feed = Feed(id=feed_id, url=url)
-    store.add_feed(feed)
-    return feed
 
 
 def everything(store: Store) -> list[Article]:
