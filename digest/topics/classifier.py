@@ -21,9 +21,9 @@ research notes, chosen on AG News and confirmed on MasakhaNEWS. Streams too
 small to learn from (fewer than MIN_STREAM_PER_TOPIC articles a topic) keep the
 zero-shot posterior.
 
-Logistic regression and TF-IDF are written here on numpy (a CSR layout of three
-arrays) rather than taken from scikit-learn and scipy, which would add 200 MB to
-an install that must stay under 500 MB.
+Logistic regression and TF-IDF are written here on numpy and scipy.sparse rather
+than taken from scikit-learn, which would push an install that must stay under
+500 MB past it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse as sp
 
 from digest.models import Topic
 from digest.topics.embedding import embed, normalize
@@ -182,9 +183,7 @@ def analyzer(language: str | None) -> Callable[[str], list[str]]:
 @dataclass
 class Features:
     dense: np.ndarray  # (n, d) embeddings
-    data: np.ndarray  # CSR values of the TF-IDF rows
-    indices: np.ndarray
-    indptr: np.ndarray
+    sparse: sp.csr_matrix  # (n, vocabulary) TF-IDF rows, unit length
     vocabulary: dict[str, int]
     idf: np.ndarray
 
@@ -209,51 +208,29 @@ class Features:
             vocabulary = {w: i for i, w in enumerate(kept)}
             idf = np.array([math.log((1 + n) / (1 + df[w])) + 1 for w in kept], dtype=np.float32)
         assert idf is not None
-        data: list[float] = []
-        indices: list[int] = []
-        indptr = [0]
-        for c in counts:
-            row = [(vocabulary[w], (1 + math.log(k)) * idf[vocabulary[w]]) for w, k in c.items() if w in vocabulary]
-            norm = math.sqrt(sum(v * v for _, v in row)) or 1.0
-            for col, v in row:
-                indices.append(col)
-                data.append(v / norm)
-            indptr.append(len(indices))
-        return cls(dense.astype(np.float32), np.array(data, dtype=np.float32), np.array(indices, dtype=np.int64),
-                   np.array(indptr, dtype=np.int64), vocabulary, idf)
+        rows, cols, tf = [], [], []
+        for r, c in enumerate(counts):
+            for w, k in c.items():
+                col = vocabulary.get(w)
+                if col is not None:
+                    rows.append(r)
+                    cols.append(col)
+                    tf.append(1 + math.log(k))
+        cols_arr = np.array(cols, dtype=np.int64)
+        values = np.array(tf, dtype=np.float32) * idf[cols_arr] if len(cols) else np.zeros(0, dtype=np.float32)
+        matrix = sp.csr_matrix((values, (rows, cols_arr)), shape=(len(texts), len(vocabulary)), dtype=np.float64)
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        matrix = sp.csr_matrix(sp.diags(1 / np.where(norms == 0, 1, norms)) @ matrix)
+        return cls(dense.astype(np.float64), matrix, vocabulary, idf)
 
     def take(self, rows: np.ndarray) -> Features:
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        picks = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) if len(rows) else \
-            np.zeros(0, dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(ends - starts)])
-        return Features(self.dense[rows], self.data[picks], self.indices[picks], indptr, self.vocabulary, self.idf)
+        return Features(self.dense[rows], self.sparse[rows], self.vocabulary, self.idf)
 
     def stack(self, other: Features) -> Features:
         if other.rows == 0:
             return self
-        return Features(np.vstack([self.dense, other.dense]), np.concatenate([self.data, other.data]),
-                        np.concatenate([self.indices, other.indices]),
-                        np.concatenate([self.indptr, other.indptr[1:] + self.indptr[-1]]), self.vocabulary, self.idf)
-
-    def _row_of_value(self) -> np.ndarray:
-        return np.repeat(np.arange(self.rows), np.diff(self.indptr))
-
-    def sparse_dot(self, weights: np.ndarray) -> np.ndarray:
-        """(TF-IDF rows) @ weights, for weights of shape (vocabulary, k)."""
-        out = np.zeros((self.rows, weights.shape[1]), dtype=np.float64)
-        if len(self.data):
-            np.add.at(out, self._row_of_value(), self.data[:, None] * weights[self.indices])
-        return out
-
-    def sparse_t_dot(self, g: np.ndarray) -> np.ndarray:
-        """(TF-IDF rows).T @ g, for g of shape (rows, k)."""
-        out = np.zeros((len(self.vocabulary), g.shape[1]), dtype=np.float64)
-        if len(self.data):
-            contrib = self.data[:, None] * g[self._row_of_value()]
-            for j in range(g.shape[1]):
-                out[:, j] = np.bincount(self.indices, weights=contrib[:, j], minlength=len(self.vocabulary))
-        return out
+        return Features(np.vstack([self.dense, other.dense]), sp.csr_matrix(sp.vstack([self.sparse, other.sparse])),
+                        self.vocabulary, self.idf)
 
 
 class SoftmaxRegression:
@@ -271,18 +248,18 @@ class SoftmaxRegression:
     def fit(self, x: Features, y: np.ndarray, weights: np.ndarray, iterations: int = 200) -> SoftmaxRegression:
         d, v, k = x.dense.shape[1], len(x.vocabulary), self.k
         onehot = np.eye(k)[y]
-        dense = x.dense.astype(np.float64)
+        dense, matrix, transposed = x.dense, x.sparse, x.sparse.T.tocsr()
 
         def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
             wd, ws, b = self._unpack(theta, d, v)
-            z = dense @ wd + x.sparse_dot(ws) + b
+            z = dense @ wd + matrix @ ws + b
             z -= z.max(axis=1, keepdims=True)
             log_norm = np.log(np.exp(z).sum(axis=1, keepdims=True))
             logp = z - log_norm
             loss = -self.c * float((weights * (onehot * logp).sum(axis=1)).sum())
             loss += 0.5 * float((wd * wd).sum() + (ws * ws).sum())
             g = self.c * weights[:, None] * (np.exp(logp) - onehot)
-            grad = np.concatenate([(dense.T @ g + wd).ravel(), (x.sparse_t_dot(g) + ws).ravel(), g.sum(axis=0)])
+            grad = np.concatenate([(dense.T @ g + wd).ravel(), (transposed @ g + ws).ravel(), g.sum(axis=0)])
             return loss, grad
 
         theta = _lbfgs(loss_and_grad, np.zeros((d + v) * k + k), iterations)
@@ -290,7 +267,7 @@ class SoftmaxRegression:
         return self
 
     def predict_proba(self, x: Features) -> np.ndarray:
-        return softmax(x.dense.astype(np.float64) @ self.w_dense + x.sparse_dot(self.w_sparse) + self.bias)
+        return softmax(x.dense @ self.w_dense + x.sparse @ self.w_sparse + self.bias)
 
 
 def _lbfgs(f: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, iterations: int,

@@ -27,13 +27,13 @@ Editors' decisions win: `must` pairs end in one story, `cannot` pairs never do.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse as sp
@@ -81,12 +81,17 @@ def _read(doc: Doc) -> str:
 
 
 def _char_grams(text: str) -> list[str]:
-    grams = []
+    """Character 3- to 5-grams inside each word, the word padded with spaces."""
+    grams: list[str] = []
     for word in text.lower().split():
-        padded = f" {word} "
-        for n in (3, 4, 5):
-            grams += [padded[i:i + n] for i in range(len(padded) - n + 1)]
+        grams += _word_grams(word)
     return grams
+
+
+@lru_cache(maxsize=200_000)
+def _word_grams(word: str) -> list[str]:
+    padded = f" {word} "
+    return [padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
 
 
 def _names(text: str) -> list[str]:
@@ -101,17 +106,15 @@ def _tfidf(texts: Sequence[str], terms: Callable[[str], list[str]], max_df: floa
         df.update(c.keys())
     n = len(texts)
     floor, ceiling = (min_df, max_df * n) if n >= MIN_DOCS_FOR_DF_CUTS else (1, n)
-    vocab = {w: i for i, w in enumerate(w for w, k in df.items() if floor <= k <= ceiling)}
-    idf = {w: math.log((1 + n) / (1 + df[w])) + 1 for w in vocab}
-    rows, cols, vals = [], [], []
-    for r, c in enumerate(counts):
-        for w, k in c.items():
-            col = vocab.get(w)
-            if col is not None:
-                rows.append(r)
-                cols.append(col)
-                vals.append((1 + math.log(k)) * idf[w])
-    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)), dtype=np.float32)
+    words = [w for w, k in df.items() if floor <= k <= ceiling]
+    vocab = {w: i for i, w in enumerate(words)}
+    idf = np.log((1 + n) / (1 + np.array([df[w] for w in words], dtype=np.float64))) + 1
+    ids = np.array([vocab.get(w, -1) for c in counts for w in c], dtype=np.int64)
+    tf = np.array([k for c in counts for k in c.values()], dtype=np.float64)
+    rows = np.repeat(np.arange(n), [len(c) for c in counts])
+    kept = ids >= 0
+    values = (1 + np.log(tf[kept])) * idf[ids[kept]]
+    matrix = sp.csr_matrix((values, (rows[kept], ids[kept])), shape=(n, len(vocab)), dtype=np.float32)
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     return sp.csr_matrix(sp.diags(1 / np.where(norms == 0, 1, norms)) @ matrix)
 
