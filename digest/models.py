@@ -120,6 +120,15 @@ class DigestList(BaseModel):
 
     _slug = field_validator("slug")(classmethod(lambda cls, v: check_slug(v)))
 
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics_saved_as_slugs(cls, value: object) -> object:
+        """Lists saved before topics belonged to lists named global topics by slug: keep
+        each as a topic of that name (its description is empty until re-imported)."""
+        if isinstance(value, list):
+            return [Topic(slug=v, name=v.replace("-", " ").title()) if isinstance(v, str) else v for v in value]
+        return value
+
     @field_validator("topics")
     @classmethod
     def _distinct_topics(cls, value: list[Topic]) -> list[Topic]:

@@ -86,3 +86,15 @@ def test_bulk_add_matches_one_by_one(store: Store, weekly):
     seqs = [s for m in store.masks("weekly")
             for _, s in store.r.zrange(store.key("list", "weekly", "sel", m), 0, -1, withscores=True)]
     assert sorted(seqs) == list(range(1, 2501))
+
+
+def test_a_list_saved_with_topic_slugs_still_reads(store):
+    import json
+
+    from digest.models import DigestList
+
+    old = {"slug": "old", "name": "Old", "from_email": "n@p.example", "topics": ["space", "climate-policy"]}
+    store.r.hset(store.key("lists"), "old", json.dumps(old))
+    lst = store.get_list("old")
+    assert [(t.slug, t.name) for t in lst.topics] == [("space", "Space"), ("climate-policy", "Climate Policy")]
+    assert isinstance(lst, DigestList)
