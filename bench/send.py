@@ -41,19 +41,20 @@ from digest.deliver.send import prepare_issue  # noqa: E402
 from digest.models import DigestList, Subscriber, Topic  # noqa: E402
 from digest.redis_server import ensure_redis  # noqa: E402
 from digest.store import Store  # noqa: E402
-from tests.factories import article  # noqa: E402
+from tests.factories import article, file_as  # noqa: E402
 
 TOPICS = ["climate", "space", "markets", "health", "science", "culture", "sport", "politics"]
 
 
 def load(store: Store, n: int, seed: int = 1) -> None:
-    for slug in TOPICS:
-        store.add_topic(Topic(slug=slug, name=slug.title(), keywords=[slug]))
     store.add_list(DigestList(slug="bench", name="Bench Weekly", from_email="news@bench.example",
-                              description="a benchmark list"))
+                              description="a benchmark list",
+                              topics=[Topic(slug=slug, name=slug.title(), keywords=[slug]) for slug in TOPICS]))
     for i, slug in enumerate(TOPICS):
-        for k in range(5):
-            store.save_article(article(i * 10 + k, slug), 86400)
+        made = [article(i * 10 + k, slug) for k in range(5)]
+        for a in made:
+            store.save_article(a, 86400)
+        file_as(store, made, slug, "bench")  # filed as the list would file them, so every topic has a section
     rng = random.Random(seed)
 
     def rows():  # type: ignore[no-untyped-def]
