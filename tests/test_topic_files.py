@@ -71,3 +71,20 @@ def test_corrections_are_drawn_per_topic_and_never_scored():
     assert split_corrections(rows, 4, seed=1)[0] == picked != split_corrections(rows, 4, seed=2)[0]
     with pytest.raises(InvalidInput, match="name no topic"):
         label_to_slug([Labelled("1", "t", "b", "Zed")], topics)
+
+
+def test_a_bad_labelled_csv_names_what_is_wrong(tmp_path):
+    from digest.topics.evaluate import read_labelled
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("id,title\n1,a\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="missing column"):
+        read_labelled(missing, "label")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,label,title,text\n1,x,caf\xe9,\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="cannot read it"):
+        read_labelled(latin, "label")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,label,title,text\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="no rows"):
+        read_labelled(empty, "label")
