@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.models import Article, DigestList
+from digest.models import Article, DigestList, Filing
 
 
 @dataclass
@@ -53,6 +53,7 @@ class IssueContent:
     digest_list: DigestList
     now: datetime
     sections: list[Section]
+    filings: dict[str, Filing] = field(default_factory=dict)  # article id -> where and how surely it was filed
 
     @property
     def is_empty(self) -> bool:

@@ -41,7 +41,7 @@ def build_issue(
                     extra = sections[other].secondary.setdefault(primary, [])
                     if len(extra) < cap:
                         extra.append(story)
-    return IssueContent(digest_list, now, [s for s in sections.values() if s.stories or s.secondary])
+    return IssueContent(digest_list, now, [s for s in sections.values() if s.stories or s.secondary], filings)
 
 
 def next_issue(

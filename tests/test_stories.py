@@ -129,6 +129,7 @@ def test_editors_split_merge_and_pin_through_the_command_line(store, settings, w
     chile = next(s for s in stories.values() if made[0].id in {a.id for a in s.articles})
     iran = next(s for s in stories.values() if made[3].id in {a.id for a in s.articles})
     assert chile.id in listing.stdout and made[0].id[:12] in listing.stdout
+    assert f"{made[0].id[:12]}  [climate 1.00]  Wire: {made[0].title}" in listing.stdout
 
     r = run("stories", "split", "weekly", chile.id, made[2].id[:12])
     assert r.returncode == 0, r.stderr

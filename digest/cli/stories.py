@@ -28,7 +28,11 @@ def _members(ctx: Context, list_slug: str, story_id: str) -> list[str]:
 @click.argument("list_slug")
 @pass_ctx
 def stories_ls(ctx: Context, list_slug: str) -> None:
-    """The next issue's stories, section by section, with their ids and articles."""
+    """The next issue's stories, section by section, with their ids and articles.
+
+    Each article shows its topic and the confidence of that filing ("editor" when
+    an editor filed it): the low ones are the ones worth a look.
+    """
     from digest.issue import build_issue
 
     content = build_issue(ctx.store, ctx.settings, ctx.store.get_list(list_slug), datetime.now(timezone.utc))
@@ -38,7 +42,10 @@ def stories_ls(ctx: Context, list_slug: str) -> None:
             pin = " (pinned)" if story.pinned else ""
             click.echo(f"{story.id}{pin}  {story.sources} source(s)")
             for article in story.articles:
-                click.echo(f"    {article.id[:12]}  {article.source}: {article.title}")
+                filing = content.filings.get(article.id)
+                where = f"{filing.primary} {filing.confidence:.2f}{' editor' if filing.by == 'editor' else ''}" \
+                    if filing else "?"
+                click.echo(f"    {article.id[:12]}  [{where}]  {article.source}: {article.title}")
 
 
 @stories.command("merge")
