@@ -20,11 +20,19 @@ from digest.topics.grouping import group_stories
 
 def build_issue(
     store: Store, settings: Settings, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
+    *, again: bool = False,
 ) -> IssueContent:
-    """The list's window in sections (by primary topic, More news last) of ranked stories."""
+    """The list's window in sections (by primary topic, More news last) of ranked stories.
+
+    Only articles no earlier issue of the list carried, unless `again` (a manual
+    resend of what the window holds).
+    """
     window = timedelta(days=digest_list.window_days)
     articles = [a for a in store.articles_between(now - window, now)  # newest first
                 if not digest_list.feeds or a.feed_id in digest_list.feeds]
+    if not again:
+        sent = store.issued(digest_list.slug, (a.id for a in articles))
+        articles = [a for a in articles if a.id not in sent]
     filings = file_window(store, settings, digest_list, articles)
     names = digest_list.topic_names(more_news_name)
     buckets: dict[str, list[Article]] = {slug: [] for slug in store.list_topics(digest_list)}
@@ -45,11 +53,11 @@ def build_issue(
 
 
 def next_issue(
-    store: Store, settings: Settings, list_slug: str, now: datetime | None = None,
+    store: Store, settings: Settings, list_slug: str, now: datetime | None = None, *, again: bool = False,
 ) -> tuple[IssueContent, RenderedIssue]:
     """The list's next issue as it stands now: its content, and the content rendered."""
     now = now or datetime.now(timezone.utc)
     digest_list = store.get_list(list_slug)
     more = translations(digest_list.locale).gettext("More news")
-    content = build_issue(store, settings, digest_list, now, more_news_name=more)
+    content = build_issue(store, settings, digest_list, now, more_news_name=more, again=again)
     return content, render_issue(content, settings)

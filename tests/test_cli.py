@@ -99,3 +99,18 @@ def test_topic_files_import_export_round_trip(run, store, weekly, tmp_path):
     r = run("topics", "import", str(path), "--list", "weekly")
     assert r.returncode == 1 and "topic 1 ('x'): name" in r.stderr
     assert [t.slug for t in store.get_list("weekly").topics] == ["cooking", "space"]  # nothing lost
+
+
+def test_send_now_twice_refuses_the_second_unless_forced(run, store, weekly, settings):
+    from tests.factories import seed_week
+
+    seed_week(store, ["space"])
+    assert run("subscribers", "add", "weekly", "ann@example.com").returncode == 0
+    first = run("send", "now", "weekly", "--here")
+    assert first.returncode == 0, first.stderr
+    again = run("send", "now", "weekly", "--here")
+    assert again.returncode == 1 and "nothing new for list 'weekly' since its last issue" in again.stderr
+    assert len(list(settings.outbox_dir.glob("*/ann@example.com.eml"))) == 1  # mailed once
+    forced = run("send", "now", "weekly", "--here", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(list(settings.outbox_dir.glob("*/ann@example.com.eml"))) == 2

@@ -232,3 +232,22 @@ def test_a_batch_that_cannot_be_built_is_retried_not_lost(store, settings, week)
         store.r.set(ledger.k(plan.issue_id, "rendered"), rendered)
         assert send_inline(store, settings, sendgrid(stub), plan.issue_id) == {"accepted": 1}
     assert len(stub.recipients) == 5
+
+
+def test_consecutive_issues_share_no_article_and_nothing_new_is_refused(store, settings, week):
+    from tests.factories import article, file_as
+
+    store.add_subscribers("weekly", readers(3, [None]))
+    first = prepare_issue(store, settings, "weekly")
+    sent = {a.id for a in first.content.articles}
+    assert sent == {a.id for a in week}
+    with pytest.raises(InvalidInput, match="nothing new for list 'weekly' since its last issue"):
+        prepare_issue(store, settings, "weekly")
+    fresh = [article(100 + n, "space", days_ago=0.1) for n in range(2)]
+    for a in fresh:
+        store.save_article(a, 86400)
+    file_as(store, fresh, "space")
+    second = prepare_issue(store, settings, "weekly")
+    assert {a.id for a in second.content.articles} == {a.id for a in fresh}  # only what is new
+    again = prepare_issue(store, settings, "weekly", again=True)  # a manual resend, on purpose
+    assert sent <= {a.id for a in again.content.articles}

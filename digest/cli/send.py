@@ -19,13 +19,14 @@ def send() -> None:
 @click.argument("list_slug")
 @click.option("--here", is_flag=True, help="Send from this process instead of the Celery workers.")
 @click.option("--no-wait", is_flag=True, help="Queue the batches and return.")
+@click.option("--force", is_flag=True, help="Send even when nothing is new: the window's articles again.")
 @pass_ctx
-def send_now(ctx: Context, list_slug: str, here: bool, no_wait: bool) -> None:
+def send_now(ctx: Context, list_slug: str, here: bool, no_wait: bool, force: bool) -> None:
     """Send a list's next issue now and wait until it is handed over."""
     from digest.deliver import make_sender
     from digest.deliver.send import prepare_issue, send_inline
 
-    plan = prepare_issue(ctx.store, ctx.settings, list_slug)
+    plan = prepare_issue(ctx.store, ctx.settings, list_slug, again=force)
     click.echo(f"issue {plan.issue_id}: {plan.recipients} recipients in {len(plan.batches)} batches")
     if here:
         send_inline(ctx.store, ctx.settings, make_sender(ctx.settings), plan.issue_id)

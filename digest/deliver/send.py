@@ -59,17 +59,25 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-def prepare_issue(store: Store, settings: Settings, list_slug: str, now: datetime | None = None) -> Plan:
+def prepare_issue(
+    store: Store, settings: Settings, list_slug: str, now: datetime | None = None, *, again: bool = False,
+) -> Plan:
+    """Render the list's next issue and plan its batches. It carries only articles no
+    earlier issue of the list carried (`again`: what the window holds, for a manual resend)."""
     now = now or datetime.now(timezone.utc)
     digest_list = store.get_list(list_slug)
     calls_before = premailer_calls()
-    content, rendered = next_issue(store, settings, list_slug, now=now)
+    content, rendered = next_issue(store, settings, list_slug, now=now, again=again)
     if content.is_empty:
+        if not again and not next_issue(store, settings, list_slug, now=now, again=True)[0].is_empty:
+            raise InvalidInput(f"nothing new for list {list_slug!r} since its last issue: every article of the "
+                               f"last {digest_list.window_days} days went out already (--force sends them again)")
         raise InvalidInput(
             f"list {list_slug!r} has no articles from the last {digest_list.window_days} days: nothing to send"
         )
     ledger = Ledger(store)
     issue_id = ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
+    store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())
     sizes = ledger.freeze(issue_id, list_slug, store.masks(list_slug))

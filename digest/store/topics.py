@@ -5,6 +5,8 @@
                                       correction, kept (with the text it learns from) after the
                                       article itself expires
     P:list:{L}:corrections:log  list  JSON events, newest first: what `undo` takes back
+    P:list:{L}:issued           hash  article id -> the issue that carried it: an article goes
+                                      out in at most one issue of a list
 
 A list's topics live in its DigestList (ordered, written in its language).
 Changing them, or a correction, clears the model's filings of the list, so the
@@ -67,6 +69,23 @@ class TopicStore(ListStore):
             with self.r.pipeline(transaction=False) as pipe:
                 pipe.hset(key, mapping={i: f.pack() for i, f in filings.items()})
                 pipe.expire(key, ttl_seconds)  # refreshed by every filing; articles expire sooner
+                pipe.execute()
+
+    def issued(self, list_slug: str, article_ids: Iterable[str]) -> set[str]:
+        """Which of these articles an earlier issue of the list already carried."""
+        ids = list(article_ids)
+        if not ids:
+            return set()
+        found = self.r.hmget(self.key("list", list_slug, "issued"), ids)
+        return {i for i, issue in zip(ids, found, strict=True) if issue}
+
+    def mark_issued(self, list_slug: str, issue_id: str, article_ids: Iterable[str], ttl_seconds: int) -> None:
+        ids = list(article_ids)
+        if ids:
+            key = self.key("list", list_slug, "issued")
+            with self.r.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping=dict.fromkeys(ids, issue_id))
+                pipe.expire(key, ttl_seconds)  # outlives the articles it names
                 pipe.execute()
 
     def forget_filings(self, list_slug: str) -> None:
