@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from digest.models import Subscriber
 from tests.workers import worker_env
 
 
@@ -114,3 +115,41 @@ def test_send_now_twice_refuses_the_second_unless_forced(run, store, weekly, set
     forced = run("send", "now", "weekly", "--here", "--force")
     assert forced.returncode == 0, forced.stderr
     assert len(list(settings.outbox_dir.glob("*/ann@example.com.eml"))) == 2
+
+
+def test_an_import_with_bad_rows_keeps_every_good_row_and_names_each_bad_one(run, store, weekly, tmp_path):
+    csv_file = tmp_path / "readers.csv"
+    lines = [
+        "email;name;topics",
+        "ann@example.com;Ann;space",
+        "not-an-address;Mallory;",
+        "bob@example.com;Bob;space;extra",  # more fields than the header
+        "carol@example.com;Carol",  # fewer fields
+        None,  # dan: a byte that is not UTF-8
+        "erin@example.com;Erin;cooking",  # an unknown topic
+        "ANN@example.com;Ann again;",  # twice in the file
+        f"fay@example.com;{'F' * 300};",  # a name too long
+        'gus@example.com;"=HYPERLINK(""https://evil.example"")";climate',
+    ]
+    csv_file.write_bytes(b"".join(line.encode() + b"\n" if line is not None else b"dan@example.com;D\xe9n;\n"
+                                  for line in lines))
+    r = run("subscribers", "import", "weekly", str(csv_file))
+    assert r.returncode == 2, r.stderr
+    assert "imported 2 subscribers" in r.stdout
+    for line, reason in [(3, "invalid email address"), (4, "more than the header"), (5, "fewer than the header"),
+                         (6, "not UTF-8"), (7, "cooking"), (8, "already in the file"), (9, "at most 200")]:
+        assert f"line {line}: " in r.stderr and reason in r.stderr.split(f"line {line}: ")[1].splitlines()[0]
+    assert store.get_subscriber("weekly", "ann@example.com").name == "Ann"
+    assert store.get_subscriber("weekly", "gus@example.com").topics == ["climate"]
+    assert "Traceback" not in r.stderr
+
+
+def test_an_unsubscribed_reader_in_the_next_import_stays_unsubscribed(run, store, weekly, tmp_path):
+    store.add_subscriber("weekly", Subscriber(email="gone@example.com"))
+    store.unsubscribe("weekly", "gone@example.com")
+    csv_file = tmp_path / "again.csv"
+    csv_file.write_text("email,name\ngone@example.com,Gone\n", encoding="utf-8")
+    assert run("subscribers", "import", "weekly", str(csv_file)).returncode == 0
+    assert run("subscribers", "add", "weekly", "gone@example.com").returncode == 0
+    assert store.get_subscriber("weekly", "gone@example.com").status == "unsubscribed"
+    assert store.subscriber_count("weekly") == 0

@@ -98,3 +98,17 @@ def test_a_list_saved_with_topic_slugs_still_reads(store):
     lst = store.get_list("old")
     assert [(t.slug, t.name) for t in lst.topics] == [("space", "Space"), ("climate-policy", "Climate Policy")]
     assert isinstance(lst, DigestList)
+
+
+def test_adding_or_importing_again_never_resubscribes_and_suppression_is_final(store, weekly):
+    store.add_subscriber("weekly", Subscriber(email="gone@example.com", name="Gone"))
+    store.unsubscribe("weekly", "gone@example.com")
+    store.suppress("blocked@example.com", "spam report")
+    store.add_subscribers("weekly", [Subscriber(email="Gone@Example.com", name="Gone again"),
+                                     Subscriber(email="blocked@example.com"), Subscriber(email="new@example.com")])
+    assert store.get_subscriber("weekly", "gone@example.com").status == "unsubscribed"
+    assert store.get_subscriber("weekly", "gone@example.com").name == "Gone again"
+    assert store.get_subscriber("weekly", "blocked@example.com").status == "suppressed"
+    assert store.subscriber_count("weekly") == 1  # only the new reader is mailed
+    store.add_subscribers("weekly", [Subscriber(email="gone@example.com")], reactivate=True)  # they confirm again
+    assert store.get_subscriber("weekly", "gone@example.com").status == "active"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
+from pathlib import Path
 
 import click
 
 from digest.cli.base import Context, cli, pass_ctx, split_list
-from digest.errors import DigestError, InvalidInput
 from digest.models import Subscriber
 
 
@@ -33,34 +31,23 @@ def subscribers_add(ctx: Context, list_slug: str, email: str, name: str, topic_s
 
 @subscribers.command("import")
 @click.argument("list_slug")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_ctx
-def subscribers_import(ctx: Context, list_slug: str, csv_file: io.TextIOBase) -> None:
-    """Import a CSV with columns email[,name][,topics]; topics separated by ';'.
+def subscribers_import(ctx: Context, list_slug: str, csv_file: Path) -> None:
+    """Import a CSV with a header naming email[,name][,topics]; topics separated by ';'.
 
     Good rows are imported even when others are bad; each bad row is reported
-    with its line number, and the exit status is 2 if there was any.
+    with its line number and reason, and the exit status is 2 if there was any.
+    Nobody who left is resubscribed (see digest/subscriber_csv.py).
     """
-    ctx.store.get_list(list_slug)
-    reader = csv.DictReader(csv_file)
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise InvalidInput(f"{csv_file.name}: the first row must name the columns, with at least 'email'")
-    imported, bad = 0, []
-    for row in reader:
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        try:
-            ctx.store.add_subscriber(list_slug, Subscriber(
-                email=row.get("email", ""), name=row.get("name", ""),
-                topics=split_list(row.get("topics")) or None,
-            ))
-            imported += 1
-        except DigestError as exc:
-            bad.append(f"line {reader.line_num}: {exc}")
-    click.echo(f"imported {imported} subscribers into {list_slug}")
-    if bad:
-        click.echo(f"rejected {len(bad)} rows:", err=True)
-        for line in bad:
-            click.echo(f"  {line}", err=True)
+    from digest.subscriber_csv import import_csv
+
+    report = import_csv(ctx.store, list_slug, csv_file)
+    click.echo(f"imported {report.imported} subscribers into {list_slug}")
+    if report.problems:
+        click.echo(f"rejected {len(report.problems)} rows:", err=True)
+        for line, reason in report.problems:
+            click.echo(f"  line {line}: {reason}", err=True)
         sys.exit(2)
 
 

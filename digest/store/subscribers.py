@@ -58,12 +58,17 @@ class SubscriberStore(ListStore):
         self.add_subscribers(list_slug, [subscriber])
         return subscriber.model_copy(update={"email": email})
 
-    def add_subscribers(self, list_slug: str, rows: Iterable[Subscriber], chunk: int = 1000) -> int:
+    def add_subscribers(
+        self, list_slug: str, rows: Iterable[Subscriber], chunk: int = 1000, *, reactivate: bool = False,
+    ) -> int:
         """Bulk add or update, 1,000 rows per round trip; returns how many were written.
 
-        Every row is validated before its chunk is written, so one bad row raises
-        before anything of its chunk lands (callers wanting per-row errors, like
-        the CSV import, use add_subscriber).
+        Consent is never made up: a subscriber who unsubscribed (or bounced, or
+        complained) stays so when added or imported again, unless `reactivate` (the
+        reader themselves confirming again); an address on the suppression list is
+        kept as "suppressed", never active. Every row is validated before its chunk
+        is written, so one bad row raises before anything of its chunk lands
+        (callers wanting per-row errors, like the CSV import, use add_subscriber).
         """
         digest_list = self.get_list(list_slug)
         subs = self.key("list", list_slug, "subs")
@@ -74,24 +79,30 @@ class SubscriberStore(ListStore):
         def flush() -> None:
             emails = [normalize_email(s.email) for s in batch]
             olds = self.r.hmget(subs, emails)
+            blocked = self.suppressed(emails)
             new_count = sum(1 for o in olds if o is None)
             last = self.r.incrby(self.key("list", list_slug, "seq"), new_count) if new_count else 0
             next_seq = last - new_count + 1
             with self.r.pipeline(transaction=False) as pipe:
-                for sub, email, old in zip(batch, emails, olds, strict=True):
+                for sub, email, old, is_blocked in zip(batch, emails, olds, blocked, strict=True):
                     choice = tuple(sub.topics or ())
                     if choice not in masks_by_choice:
                         chosen = self._check_topics(digest_list, choice)
                         masks_by_choice[choice] = self._bits(list_slug, chosen) if chosen else 0
                     mask = masks_by_choice[choice]
+                    status = sub.status
                     if old is not None:
                         rec = Record.unpack(old)
                         seq, created = rec.seq, rec.created
                         pipe.zrem(self.key("list", list_slug, "sel", rec.mask), email)
+                        if rec.status != "active" and not reactivate:
+                            status = rec.status  # an unsubscribe is not undone by a re-import
                     else:
                         seq, created, next_seq = next_seq, int(sub.created_at.timestamp()), next_seq + 1
-                    pipe.hset(subs, email, Record(seq, mask, sub.status, created, sub.name).pack())
-                    if sub.status == "active":
+                    if is_blocked:
+                        status = "suppressed"
+                    pipe.hset(subs, email, Record(seq, mask, status, created, sub.name).pack())
+                    if status == "active":
                         pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
                 pipe.sadd(self.key("list", list_slug, "masks"), *set(masks_by_choice.values()))
                 pipe.execute()
