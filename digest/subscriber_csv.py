@@ -1,4 +1,4 @@
-"""Importing subscribers from a CSV file: every good row kept, every bad one named.
+"""Subscribers in and out of CSV files: every good row kept, every bad one named.
 
 The file needs a header row naming its columns, with at least `email` (and
 optionally `name` and `topics`, topics separated by ";"); comma or semicolon as
@@ -16,6 +16,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 
@@ -96,3 +97,25 @@ def import_csv(store: Store, list_slug: str, path: Path) -> ImportReport:
                                                     for e in exc.errors())))
     report.problems.sort()
     return report
+
+
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection):
+# exported with a leading apostrophe, it is shown as the text it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_COLUMNS = ["email", "name", "status", "topics", "created"]
+
+
+def spreadsheet_safe(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
+
+
+def export_csv(store: Store, list_slug: str, out: TextIO) -> int:
+    """Every subscriber of a list, any status, as CSV (the import's columns and more); returns the count."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for sub in store.subscribers(list_slug):
+        writer.writerow([spreadsheet_safe(v) for v in (
+            sub.email, sub.name, sub.status, ";".join(sub.topics or ()), sub.created_at.isoformat(timespec="seconds"))])
+        count += 1
+    return count

@@ -153,3 +153,23 @@ def test_an_unsubscribed_reader_in_the_next_import_stays_unsubscribed(run, store
     assert run("subscribers", "add", "weekly", "gone@example.com").returncode == 0
     assert store.get_subscriber("weekly", "gone@example.com").status == "unsubscribed"
     assert store.subscriber_count("weekly") == 0
+
+
+def test_export_neutralises_formulas_and_unsubscribe_and_rm_work(run, store, weekly, tmp_path):
+    import csv
+    import io
+
+    store.add_subscriber("weekly", Subscriber(email="gus@example.com", name='=HYPERLINK("https://evil.example")',
+                                              topics=["climate"]))
+    store.add_subscriber("weekly", Subscriber(email="amy@example.com", name="Amy"))
+    r = run("subscribers", "export", "weekly")
+    assert r.returncode == 0, r.stderr
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(r.stdout))}
+    assert rows["gus@example.com"]["name"] == '\'=HYPERLINK("https://evil.example")'
+    assert rows["gus@example.com"]["topics"] == "climate" and rows["amy@example.com"]["status"] == "active"
+    assert run("subscribers", "unsubscribe", "weekly", "amy@example.com").returncode == 0
+    assert store.get_subscriber("weekly", "amy@example.com").status == "unsubscribed"
+    assert run("subscribers", "rm", "weekly", "gus@example.com").returncode == 0
+    assert store.subscriber_count("weekly") == 0
+    r = run("subscribers", "rm", "weekly", "gus@example.com")
+    assert r.returncode == 1 and "unknown subscriber" in r.stderr

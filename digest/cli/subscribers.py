@@ -58,3 +58,40 @@ def subscribers_ls(ctx: Context, list_slug: str) -> None:
     for sub in ctx.store.subscribers(list_slug):
         chosen = ",".join(sub.topics) if sub.topics else "all topics"
         click.echo(f"{sub.email}\t{sub.name}\t{sub.status}\t{chosen}")
+
+
+@subscribers.command("export")
+@click.argument("list_slug")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here (default: standard output).")
+@pass_ctx
+def subscribers_export(ctx: Context, list_slug: str, output: Path | None) -> None:
+    """Every subscriber of a list as CSV; cells a spreadsheet would run as formulas are neutralised."""
+    from digest.subscriber_csv import export_csv
+
+    if output is None:
+        export_csv(ctx.store, list_slug, sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as f:
+        count = export_csv(ctx.store, list_slug, f)
+    click.echo(f"{count} subscribers of {list_slug} -> {output}", err=True)
+
+
+@subscribers.command("unsubscribe")
+@click.argument("list_slug")
+@click.argument("email")
+@pass_ctx
+def subscribers_unsubscribe(ctx: Context, list_slug: str, email: str) -> None:
+    """Unsubscribe an address from a list (it stays on record, and is not mailed again)."""
+    was = ctx.store.unsubscribe(list_slug, email)
+    click.echo(f"{email} unsubscribed from {list_slug}" if was else f"{email} was not subscribed to {list_slug}")
+
+
+@subscribers.command("rm")
+@click.argument("list_slug")
+@click.argument("email")
+@pass_ctx
+def subscribers_rm(ctx: Context, list_slug: str, email: str) -> None:
+    """Take an address off a list altogether."""
+    ctx.store.remove_subscriber(list_slug, email)
+    click.echo(f"{email} removed from {list_slug}")

@@ -161,6 +161,18 @@ class SubscriberStore(ListStore):
             pipe.execute()
         return was_active
 
+    def remove_subscriber(self, list_slug: str, email: str) -> None:
+        """Take an address off a list altogether (its record too). Suppression, if any, stays."""
+        email = normalize_email(email)
+        subs = self.key("list", list_slug, "subs")
+        raw = self.r.hget(subs, email)
+        if raw is None:
+            raise NotFound("subscriber", email)
+        with self.r.pipeline() as pipe:
+            pipe.hdel(subs, email)
+            pipe.zrem(self.key("list", list_slug, "sel", Record.unpack(raw).mask), email)
+            pipe.execute()
+
     # -- suppression: every list ---------------------------------------------
 
     def suppress(self, email: str, reason: str) -> None:
