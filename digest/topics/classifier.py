@@ -29,8 +29,6 @@ than taken from scikit-learn, which would push an install that must stay under
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from scipy import sparse as sp
 
 from digest.models import Topic
 from digest.topics.embedding import embed, normalize
+from digest.topics.terms import analyzer, tfidf_rows
 
 TEMPERATURE = 0.02
 ROUNDS = 5
@@ -50,9 +49,6 @@ MORE_NEWS_SHARE = 1.5  # More news below this many times an even share (1/K)
 SECONDARY = 0.35
 MIN_STREAM_PER_TOPIC = 5
 
-STEMMER_LANGUAGES = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
-                     "pt": "portuguese", "nl": "dutch"}
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 @dataclass
@@ -155,31 +151,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
 # -- features: the embedding beside a sparse TF-IDF of stemmed words -----------------
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def analyzer(language: str | None) -> Callable[[str], list[str]]:
-    """Stemmed words and word pairs in `language` (no stemming for a language without a stemmer)."""
-    import snowballstemmer
-
-    name = STEMMER_LANGUAGES.get((language or "")[:2])
-    stem = snowballstemmer.stemmer(name).stemWord if name else (lambda w: w)
-    memo: dict[str, str] = {}
-
-    def terms(text: str) -> list[str]:
-        words = []
-        for w in _WORD.findall(_fold(text)):
-            if len(w) > 1:
-                s = memo.get(w)
-                if s is None:
-                    s = memo[w] = stem(w)
-                words.append(s)
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-    return terms
-
-
 @dataclass
 class Features:
     dense: np.ndarray  # (n, d) embeddings
@@ -208,20 +179,7 @@ class Features:
             vocabulary = {w: i for i, w in enumerate(kept)}
             idf = np.array([math.log((1 + n) / (1 + df[w])) + 1 for w in kept], dtype=np.float32)
         assert idf is not None
-        rows, cols, tf = [], [], []
-        for r, c in enumerate(counts):
-            for w, k in c.items():
-                col = vocabulary.get(w)
-                if col is not None:
-                    rows.append(r)
-                    cols.append(col)
-                    tf.append(1 + math.log(k))
-        cols_arr = np.array(cols, dtype=np.int64)
-        values = np.array(tf, dtype=np.float32) * idf[cols_arr] if len(cols) else np.zeros(0, dtype=np.float32)
-        matrix = sp.csr_matrix((values, (rows, cols_arr)), shape=(len(texts), len(vocabulary)), dtype=np.float64)
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        matrix = sp.csr_matrix(sp.diags(1 / np.where(norms == 0, 1, norms)) @ matrix)
-        return cls(dense.astype(np.float64), matrix, vocabulary, idf)
+        return cls(dense.astype(np.float64), tfidf_rows(counts, vocabulary, idf), vocabulary, idf)
 
     def take(self, rows: np.ndarray) -> Features:
         return Features(self.dense[rows], self.sparse[rows], self.vocabulary, self.idf)

@@ -28,7 +28,6 @@ Editors' decisions win: `must` pairs end in one story, `cannot` pairs never do.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,9 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import sparse as sp
+
+from digest.topics.embedding import article_text
+from digest.topics.terms import analyzer, tfidf_rows
 
 THRESHOLD = 0.17
 WINDOW = timedelta(days=4)
@@ -48,7 +50,6 @@ TEXT_CHARS = 1500
 MAX_DF = {"words": 0.5, "chars": 0.5, "names": 0.3}
 MIN_DOCS_FOR_DF_CUTS = 20
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _NAME = re.compile(r"\b(?:[A-Z][\w'\-]+(?:\s+[A-Z][\w'\-]+)*|\d[\d,.:]*)\b")
 
 
@@ -66,18 +67,6 @@ class Settings:
     window: timedelta | None = WINDOW
     must: set[tuple[int, int]] = field(default_factory=set)  # pairs of document indexes
     cannot: set[tuple[int, int]] = field(default_factory=set)
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def _read(doc: Doc) -> str:
-    text = doc.text.strip()
-    if doc.title and text.startswith(doc.title):
-        text = text[len(doc.title):].strip()
-    return (f"{doc.title}. {text}" if doc.title else text)[:TEXT_CHARS]
 
 
 def _char_grams(text: str) -> list[str]:
@@ -107,23 +96,13 @@ def _tfidf(texts: Sequence[str], terms: Callable[[str], list[str]], max_df: floa
     n = len(texts)
     floor, ceiling = (min_df, max_df * n) if n >= MIN_DOCS_FOR_DF_CUTS else (1, n)
     words = [w for w, k in df.items() if floor <= k <= ceiling]
-    vocab = {w: i for i, w in enumerate(words)}
     idf = np.log((1 + n) / (1 + np.array([df[w] for w in words], dtype=np.float64))) + 1
-    ids = np.array([vocab.get(w, -1) for c in counts for w in c], dtype=np.int64)
-    tf = np.array([k for c in counts for k in c.values()], dtype=np.float64)
-    rows = np.repeat(np.arange(n), [len(c) for c in counts])
-    kept = ids >= 0
-    values = (1 + np.log(tf[kept])) * idf[ids[kept]]
-    matrix = sp.csr_matrix((values, (rows[kept], ids[kept])), shape=(n, len(vocab)), dtype=np.float32)
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sp.csr_matrix(sp.diags(1 / np.where(norms == 0, 1, norms)) @ matrix)
+    return tfidf_rows(counts, {w: i for i, w in enumerate(words)}, idf, np.float32)
 
 
 def views(docs: Sequence[Doc]) -> list[sp.csr_matrix]:
     """The three TF-IDF views of the documents: words, character n-grams, names and numbers."""
-    from digest.topics.classifier import analyzer
-
-    texts = [_read(d) for d in docs]
+    texts = [article_text(d.title, d.text, TEXT_CHARS) for d in docs]
     languages = [d.language for d in docs if d.language]
     words = analyzer(Counter(languages).most_common(1)[0][0] if languages else None)
     return [
