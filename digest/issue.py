@@ -18,6 +18,12 @@ from digest.topics.filing import file_window
 from digest.topics.grouping import group_stories
 
 
+def window_articles(store: Store, digest_list: DigestList, now: datetime) -> list[Article]:
+    """The articles of the list's feeds in its window, newest first, sent already or not."""
+    start = now - timedelta(days=digest_list.window_days)
+    return [a for a in store.articles_between(start, now) if not digest_list.feeds or a.feed_id in digest_list.feeds]
+
+
 def build_issue(
     store: Store, settings: Settings, digest_list: DigestList, now: datetime, more_news_name: str = "More news",
     *, again: bool = False,
@@ -28,8 +34,7 @@ def build_issue(
     resend of what the window holds).
     """
     window = timedelta(days=digest_list.window_days)
-    articles = [a for a in store.articles_between(now - window, now)  # newest first
-                if not digest_list.feeds or a.feed_id in digest_list.feeds]
+    articles = window_articles(store, digest_list, now)
     if not again:
         sent = store.issued(digest_list.slug, (a.id for a in articles))
         articles = [a for a in articles if a.id not in sent]

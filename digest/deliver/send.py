@@ -23,7 +23,7 @@ from digest.deliver.base import Envelope, Recipient, Sender
 from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
-from digest.issue import next_issue
+from digest.issue import next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls
@@ -69,7 +69,7 @@ def prepare_issue(
     calls_before = premailer_calls()
     content, rendered = next_issue(store, settings, list_slug, now=now, again=again)
     if content.is_empty:
-        if not again and not next_issue(store, settings, list_slug, now=now, again=True)[0].is_empty:
+        if not again and window_articles(store, digest_list, now):  # all of them went out already
             raise InvalidInput(f"nothing new for list {list_slug!r} since its last issue: every article of the "
                                f"last {digest_list.window_days} days went out already (--force sends them again)")
         raise InvalidInput(
