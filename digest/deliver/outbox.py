@@ -16,12 +16,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from digest.deliver.base import Envelope
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace(key, value)
-    return text
+from digest.render import personalize
 
 
 def _file_name(email: str) -> str:
@@ -42,15 +37,15 @@ class OutboxSender:
             msg = EmailMessage(policy=SMTP)
             msg["From"] = Address(envelope.from_name, addr_spec=envelope.from_email)
             msg["To"] = Address(rcpt.name, addr_spec=rcpt.email)
-            msg["Subject"] = _fill(envelope.subject, rcpt.substitutions)
+            msg["Subject"] = personalize(envelope.subject, rcpt.substitutions)
             msg["Date"] = format_datetime(datetime.now(timezone.utc))
             msg["Message-ID"] = make_msgid(domain=domain)
             if envelope.reply_to:
                 msg["Reply-To"] = envelope.reply_to
             for name, value in {**envelope.headers, **rcpt.headers}.items():
                 msg[name] = value
-            msg.set_content(_fill(envelope.text, rcpt.substitutions))
-            msg.add_alternative(_fill(envelope.html, rcpt.substitutions), subtype="html")
+            msg.set_content(personalize(envelope.text, rcpt.substitutions))
+            msg.add_alternative(personalize(envelope.html, rcpt.substitutions), subtype="html")
             path = folder / _file_name(rcpt.email)
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(msg.as_bytes())
