@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -102,6 +103,60 @@ class Article(BaseModel):
     collected_at: datetime = Field(default_factory=utcnow)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class Schedule(BaseModel):
+    """When a list's issue goes out: a cadence and a local time in the list's time zone.
+
+    daily; weekly on `weekday`; monthly on `day` (29-31 mean the month's last day
+    when it is shorter). digest/schedule.py turns this into time slots.
+    """
+
+    cadence: Literal["daily", "weekly", "monthly"] = "weekly"
+    weekday: str = "monday"  # weekly
+    day: int = Field(default=1, ge=1, le=31)  # monthly
+    time: str = "08:00"  # local, 24-hour HH:MM
+    needs_approval: bool = False
+    # An issue waiting for approval is skipped (with a record) this long after its slot.
+    approval_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+    paused: str = ""  # why the schedule is paused ("" runs); set by digest or an editor
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        value = value.strip().lower()
+        found = [d for d in WEEKDAYS if d.startswith(value[:3])] if len(value) >= 3 else []
+        if len(found) != 1:
+            raise ValueError(f"weekday {value!r} is not one of {', '.join(WEEKDAYS)}")
+        return found[0]
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+        if not m:
+            raise ValueError(f"time {value!r} is not a 24-hour HH:MM time")
+        return f"{int(m[1]):02d}:{m[2]}"
+
+    def describe(self) -> str:
+        when = {"daily": "daily", "weekly": f"every {self.weekday.title()}",
+                "monthly": f"monthly on day {self.day}"}[self.cadence]
+        extra = ", needs approval" if self.needs_approval else ""
+        paused = f" (PAUSED: {self.paused})" if self.paused else ""
+        return f"{when} at {self.time}{extra}{paused}"
+
+
+def check_from_email(value: str) -> str:
+    """A list's sender address: one deliverable-looking address, normalised (checked when set)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"from address {value!r} is not valid: {exc}") from None
+
+
 class DigestList(BaseModel):
     """A mailing list: who it is from, in which language, which topics it carries."""
 
@@ -117,8 +172,27 @@ class DigestList(BaseModel):
     feeds: list[str] = Field(default_factory=list)  # empty = every feed
     window_days: int = Field(default=7, ge=1, le=60)
     max_per_section: int = Field(default=8, ge=1, le=50)
+    schedule: Schedule | None = None  # None: sent only by hand (digest send now)
+    # double: people who sign up (or are added) confirm by email first; single: for
+    # imports of people who already consented elsewhere, recorded as such.
+    opt_in: Literal["double", "single"] = "double"
 
     _slug = field_validator("slug")(classmethod(lambda cls, v: check_slug(v)))
+    _from = field_validator("from_email")(classmethod(lambda cls, v: check_from_email(v)))
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_to(cls, value: str | None) -> str | None:
+        return check_from_email(value) if value else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time zone {value!r} is not an IANA zone name such as Europe/Madrid") from None
+        return value
 
     @field_validator("topics", mode="before")
     @classmethod
@@ -150,12 +224,44 @@ class DigestList(BaseModel):
         return value
 
 
+# pending: asked, not confirmed yet; paused: by the reader, until `paused_until`;
+# bounced/complained: SendGrid said so; suppressed: on the suppression list.
+STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained", "suppressed")
+
+
 class Subscriber(BaseModel):
     email: str
     name: str = ""
     topics: list[str] | None = None  # None: every topic of the list, now and later
-    status: str = "active"  # active | unsubscribed
-    created_at: datetime = Field(default_factory=utcnow)
+    status: str = "active"
+    created_at: datetime = Field(default_factory=utcnow)  # when they joined (or were added)
+    locale: str | None = None  # None: the list's
+    # The evidence of consent: how they joined (form, api, import, cli), from
+    # where, and when and how they confirmed (double-opt-in, single-opt-in).
+    source: str = ""
+    ip: str = ""
+    consent: str = ""
+    confirmed_at: datetime | None = None
+    paused_until: datetime | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, value: str) -> str:
+        if value not in STATUSES:
+            raise ValueError(f"status {value!r} is not one of {', '.join(STATUSES)}")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _subscriber_locale(cls, value: str | None) -> str | None:
+        if value is not None and value not in LOCALES:
+            raise ValueError(f"locale {value!r} is not one of {', '.join(LOCALES)}")
+        return value
+
+    def profile(self) -> dict[str, str]:
+        """The fields kept beside the send path's record (store/subscribers.py), only those set."""
+        out = {k: getattr(self, k) for k in PROFILE_FIELDS}
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in out.items() if v}
 
     @field_validator("name")
     @classmethod
@@ -168,6 +274,7 @@ class Subscriber(BaseModel):
 
 
 NAME_MAX_CHARS = 200
+PROFILE_FIELDS = ("locale", "source", "ip", "consent", "confirmed_at", "paused_until")
 
 
 class Filing(NamedTuple):

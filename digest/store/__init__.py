@@ -17,6 +17,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
+    P:list:{L}:profile          hash  email -> JSON: locale, consent evidence, paused_until (only if any)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
     P:list:{L}:bits             hash  topic slug -> bit index (never reused)
     P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number

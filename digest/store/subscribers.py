@@ -10,7 +10,7 @@ from typing import NamedTuple
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import InvalidInput, NotFound
-from digest.models import DigestList, Subscriber
+from digest.models import PROFILE_FIELDS, DigestList, Subscriber
 from digest.store.lists import ListStore
 
 
@@ -102,6 +102,8 @@ class SubscriberStore(ListStore):
                     if is_blocked:
                         status = "suppressed"
                     pipe.hset(subs, email, Record(seq, mask, status, created, sub.name).pack())
+                    if profile := sub.profile():
+                        pipe.hset(self.key("list", list_slug, "profile"), email, json.dumps(profile))
                     if status == "active":
                         pipe.zadd(self.key("list", list_slug, "sel", mask), {email: seq})
                 pipe.sadd(self.key("list", list_slug, "masks"), *set(masks_by_choice.values()))
@@ -123,22 +125,61 @@ class SubscriberStore(ListStore):
         raw = self.r.hget(self.key("list", list_slug, "subs"), email)
         if raw is None:
             raise NotFound("subscriber", email)
-        return self._subscriber(list_slug, email, raw)
+        return self._subscriber(list_slug, email, raw, self.r.hget(self.key("list", list_slug, "profile"), email))
 
-    def _subscriber(self, list_slug: str, email: str, raw: str) -> Subscriber:
+    def _subscriber(self, list_slug: str, email: str, raw: str, profile: str | None) -> Subscriber:
         rec = Record.unpack(raw)
         topics = self.topics_of_mask(list_slug, rec.mask)
         return Subscriber(
             email=email, name=rec.name, status=rec.status,
             topics=sorted(topics) if topics is not None else None,
             created_at=datetime.fromtimestamp(rec.created, timezone.utc),
+            **(json.loads(profile) if profile else {}),
         )
 
     def subscribers(self, list_slug: str) -> Iterator[Subscriber]:
         """Every subscriber of a list, any status, streamed with HSCAN."""
         self.get_list(list_slug)
+        profiles = self.key("list", list_slug, "profile")
         for email, raw in self.r.hscan_iter(self.key("list", list_slug, "subs"), count=1000):
-            yield self._subscriber(list_slug, email, raw)
+            yield self._subscriber(list_slug, email, raw, self.r.hget(profiles, email))
+
+    def update_profile(self, list_slug: str, email: str, **fields: object) -> None:
+        """Set (or, with None or "", clear) profile fields: locale, consent evidence, paused_until."""
+        unknown = set(fields) - set(PROFILE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"not a subscriber profile field: {', '.join(sorted(unknown))}")
+        key = self.key("list", list_slug, "profile")
+        current = json.loads(self.r.hget(key, email) or "{}")
+        for name, value in fields.items():
+            if value in (None, ""):
+                current.pop(name, None)
+            else:
+                current[name] = value.isoformat() if isinstance(value, datetime) else value
+        self.r.hset(key, email, json.dumps(current))
+
+    def set_status(self, list_slug: str, email: str, status: str) -> str:
+        """Move a subscriber to `status` (joining or leaving the send groups); returns the old status.
+
+        An address on the suppression list never becomes active.
+        """
+        email = normalize_email(email)
+        subs = self.key("list", list_slug, "subs")
+        raw = self.r.hget(subs, email)
+        if raw is None:
+            raise NotFound("subscriber", email)
+        rec = Record.unpack(raw)
+        if status == "active" and self.suppressed([email])[0]:
+            status = "suppressed"
+        with self.r.pipeline() as pipe:
+            pipe.hset(subs, email, rec._replace(status=status).pack())
+            if status == "active":
+                pipe.zadd(self.key("list", list_slug, "sel", rec.mask), {email: rec.seq})
+                pipe.sadd(self.key("list", list_slug, "masks"), rec.mask)
+            else:
+                pipe.zrem(self.key("list", list_slug, "sel", rec.mask), email)
+            pipe.execute()
+        return rec.status
 
     def subscriber_count(self, list_slug: str) -> int:
         return sum(self.r.zcard(self.key("list", list_slug, "sel", m)) for m in self.masks(list_slug))
@@ -147,19 +188,9 @@ class SubscriberStore(ListStore):
         return sorted(int(m) for m in self.r.smembers(self.key("list", list_slug, "masks")))
 
     def unsubscribe(self, list_slug: str, email: str, reason: str = "unsubscribed") -> bool:
-        """Mark a subscriber unsubscribed; True if they were active. Idempotent."""
-        email = normalize_email(email)
-        subs = self.key("list", list_slug, "subs")
-        raw = self.r.hget(subs, email)
-        if raw is None:
-            raise NotFound("subscriber", email)
-        rec = Record.unpack(raw)
-        was_active = rec.status == "active"
-        with self.r.pipeline() as pipe:
-            pipe.hset(subs, email, rec._replace(status=reason).pack())
-            pipe.zrem(self.key("list", list_slug, "sel", rec.mask), email)
-            pipe.execute()
-        return was_active
+        """Mark a subscriber unsubscribed (or `reason`: bounced, complained); True if they
+        were getting mail (active or paused). Idempotent."""
+        return self.set_status(list_slug, email, reason) in ("active", "paused")
 
     def remove_subscriber(self, list_slug: str, email: str) -> None:
         """Take an address off a list altogether (its record too). Suppression, if any, stays."""
@@ -170,6 +201,7 @@ class SubscriberStore(ListStore):
             raise NotFound("subscriber", email)
         with self.r.pipeline() as pipe:
             pipe.hdel(subs, email)
+            pipe.hdel(self.key("list", list_slug, "profile"), email)
             pipe.zrem(self.key("list", list_slug, "sel", Record.unpack(raw).mask), email)
             pipe.execute()
 
@@ -194,7 +226,7 @@ class Record(NamedTuple):
 
     seq: int  # the subscriber's number, kept for life
     mask: int  # topic choice; 0 is "everything"
-    status: str  # active | unsubscribed | ...
+    status: str  # models.STATUSES; only "active" is mailed
     created: int  # Unix time
     name: str
 
