@@ -57,6 +57,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             # Runs must not pile up while workers are down.
             "options": {"expires": 25 * 60},
         },
+        "schedule-tick": {
+            "task": "digest.tick",
+            "schedule": float(settings.schedule_tick_seconds),
+            # A tick that waited longer than the next one is useless: the next one does its work.
+            "options": {"expires": float(settings.schedule_tick_seconds)},
+        },
     }
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     summary_max_chars: int = Field(default=20_000, ge=200)  # article text kept (HTML and plain)
     feed_backoff_max_hours: float = Field(default=24.0, gt=0)
     collect_schedule: str = "*/30 * * * *"  # cron, for the beat entry
+    # How often beat looks for lists whose issue is due (digest/dispatch.py). An issue
+    # goes out at most this long after its slot.
+    schedule_tick_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
 

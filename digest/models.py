@@ -121,6 +121,9 @@ class Schedule(BaseModel):
     # An issue waiting for approval is skipped (with a record) this long after its slot.
     approval_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     paused: str = ""  # why the schedule is paused ("" runs); set by digest or an editor
+    # Slots before this moment are not run: setting a schedule on a Tuesday for
+    # Mondays does not send yesterday's issue. Set when the schedule is set.
+    since: datetime = Field(default_factory=utcnow)
 
     @field_validator("weekday")
     @classmethod

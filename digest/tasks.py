@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from digest import dispatch
 from digest.celery_app import app, collect_time_limits, settings
 from digest.collect.collector import collect_feed
 from digest.deliver import make_sender
@@ -60,6 +62,21 @@ def send_issue(list_slug: str) -> str:
     plan = prepare_issue(_store(), settings, list_slug)
     enqueue_batches(plan.issue_id)
     return plan.issue_id
+
+
+@app.task(name="digest.tick", ignore_result=True)
+def tick() -> list[str]:
+    """Beat entry (every SCHEDULE_TICK_SECONDS): start the issues that are due (digest/dispatch.py)."""
+    return dispatch.tick(_store(), settings, datetime.now(timezone.utc), lambda lst, slot: start_slot.delay(lst, slot))
+
+
+@app.task(name="digest.start_slot")
+def start_slot(list_slug: str, slot: str) -> str:
+    """A due slot's issue: skipped, waiting for approval, or planned and its batches queued."""
+    started = dispatch.start_slot(_store(), settings, list_slug, slot, datetime.now(timezone.utc))
+    if started.state == dispatch.SENDING and started.issue_id:
+        enqueue_batches(started.issue_id)
+    return started.state
 
 
 def enqueue_batches(issue_id: str) -> int:

@@ -55,7 +55,7 @@ def test_every_reader_gets_their_variant_once_with_their_own_links(store, settin
             assert read_token(settings, token) == ("weekly", p["to"][0]["email"])
             url = f"https://digest.example/u/{token}"
             https, mailto = p["headers"]["List-Unsubscribe"].split(", ")
-            assert https == f"<{url}>" and mailto.startswith("<mailto:unsubscribe@planet.example?")
+            assert https == f"<{url}>" and mailto.startswith("<mailto:unsubscribe+weekly@planet.example?")
     space_only = next(b for b in stub.requests
                       if b["personalizations"][0]["to"][0]["email"] == "reader1@example.com")
     assert "Space story number 0" in space_only["content"][1]["value"]
@@ -251,3 +251,29 @@ def test_consecutive_issues_share_no_article_and_nothing_new_is_refused(store, s
     assert {a.id for a in second.content.articles} == {a.id for a in fresh}  # only what is new
     again = prepare_issue(store, settings, "weekly", again=True)  # a manual resend, on purpose
     assert sent <= {a.id for a in again.content.articles}
+
+
+def test_a_batch_that_can_never_be_built_fails_at_once_with_the_reason(store, settings, week):
+    store.add_subscribers("weekly", readers(3, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    # A list saved before from addresses were checked (or edited in Redis by hand).
+    raw = store.r.hget(store.key("lists"), "weekly").replace("news@planet.example", "news at planet")
+    store.r.hset(store.key("lists"), "weekly", raw)
+    from digest.deliver import send as send_module
+
+    send_module._issue.cache_clear()
+    with SendGridStub() as stub:
+        assert send_batch(store, settings, sendgrid(stub), plan.issue_id, plan.batches[0]) == "failed"
+    status = Ledger(store).status(plan.issue_id)
+    assert status.states == {"failed": 1} and stub.requests == []
+    assert "news at planet" in status.problems[0]["error"]
+
+
+def test_a_from_address_is_checked_when_it_is_set():
+    from pydantic import ValidationError
+
+    from digest.models import DigestList
+
+    with pytest.raises(ValidationError, match="from address 'news at planet' is not valid"):
+        DigestList(slug="x", name="X", from_email="news at planet")
+    assert DigestList(slug="x", name="X", from_email=" news@Planet.Example ").from_email == "news@planet.example"

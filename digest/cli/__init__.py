@@ -4,7 +4,16 @@ Every command reads the settings once, talks to Redis through the Store, and
 turns a DigestError into one line on stderr and a non-zero exit (cli.base).
 """
 
-from digest.cli import feeds, issues, lists, send, stories, subscribers, topics  # noqa: F401  (they register commands)
+from digest.cli import (  # noqa: F401  (they register commands)
+    feeds,
+    issues,
+    lists,
+    schedules,
+    send,
+    stories,
+    subscribers,
+    topics,
+)
 from digest.cli.base import cli, main
 
 __all__ = ["cli", "main"]

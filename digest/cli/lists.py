@@ -30,19 +30,23 @@ def lists() -> None:
 @click.option("--topics-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The list's topics (TOML, see `digest topics import`); default: keep the ones it has.")
 @click.option("--feeds", "feed_ids", default="", help="Comma-separated (default: all).")
+@click.option("--opt-in", "opt_in", type=click.Choice(["double", "single"]), default="double", show_default=True,
+              help="double: new people confirm by email; single: for imports of people who already consented.")
 @pass_ctx
 def lists_add(ctx: Context, slug: str, topics_file: Path | None, feed_ids: str, **fields: Any) -> None:
-    """Add a list, or change one (its topics stay unless --topics-file is given)."""
+    """Add a list, or change one (its topics and schedule stay unless given)."""
     for feed in split_list(feed_ids):
         ctx.store.get_feed(feed)
     fields["timezone"] = fields.pop("tz")
     try:
-        topics = ctx.store.get_list(slug).topics
+        old = ctx.store.get_list(slug)
+        topics, schedule = old.topics, old.schedule
     except NotFound:
-        topics = []
+        topics, schedule = [], None
     if topics_file:
         topics = read_topics(topics_file)[0]
-    ctx.store.add_list(build_model(DigestList, slug=slug, topics=topics, feeds=split_list(feed_ids), **fields))
+    ctx.store.add_list(build_model(DigestList, slug=slug, topics=topics, feeds=split_list(feed_ids),
+                                   schedule=schedule, **fields))
     if topics_file:
         ctx.store.forget_filings(slug)
     click.echo(f"list {slug} saved with {len(topics)} topics")
@@ -53,4 +57,5 @@ def lists_add(ctx: Context, slug: str, topics_file: Path | None, feed_ids: str, 
 def lists_ls(ctx: Context) -> None:
     for lst in ctx.store.lists():
         count = ctx.store.subscriber_count(lst.slug)
-        click.echo(f"{lst.slug}\t{lst.name}\t{lst.locale}\t{count} active subscribers")
+        when = lst.schedule.describe() if lst.schedule else "sent by hand"
+        click.echo(f"{lst.slug}\t{lst.name}\t{lst.locale}\t{count} active subscribers\t{when}")

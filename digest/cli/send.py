@@ -36,11 +36,11 @@ def send_now(ctx: Context, list_slug: str, here: bool, no_wait: bool, force: boo
         enqueue_batches(plan.issue_id)
         if no_wait:
             return
-        _wait(ctx, plan.issue_id)
-    _print_status(ctx, plan.issue_id)
+        wait_for_issue(ctx, plan.issue_id)
+    print_issue_status(ctx, plan.issue_id)
 
 
-def _wait(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
+def wait_for_issue(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
     from digest.deliver.ledger import Ledger
 
     ledger = Ledger(ctx.store)
@@ -58,7 +58,7 @@ def _wait(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
     ledger.mark_done_if_finished(issue_id)
 
 
-def _print_status(ctx: Context, issue_id: str) -> None:
+def print_issue_status(ctx: Context, issue_id: str) -> None:
     from digest.deliver.ledger import Ledger
 
     status = Ledger(ctx.store).status(issue_id)
@@ -89,12 +89,12 @@ def send_status(ctx: Context, issue_id: str | None, list_slug: str | None) -> No
     from digest.deliver.ledger import Ledger
 
     if issue_id:
-        _print_status(ctx, issue_id)
+        print_issue_status(ctx, issue_id)
         return
     slugs = [list_slug] if list_slug else [lst.slug for lst in ctx.store.lists()]
     for slug in slugs:
         for issue in Ledger(ctx.store).issues(slug)[-5:]:
-            _print_status(ctx, issue)
+            print_issue_status(ctx, issue)
 
 
 @send.command("resolve")
@@ -135,5 +135,5 @@ def send_resume(ctx: Context, issue_id: str, here: bool) -> None:
         from digest.tasks import enqueue_batches
 
         click.echo(f"queued {enqueue_batches(issue_id)} batches")
-        _wait(ctx, issue_id)
-    _print_status(ctx, issue_id)
+        wait_for_issue(ctx, issue_id)
+    print_issue_status(ctx, issue_id)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from pydantic import ValidationError
+
 from digest.config import Settings
 from digest.content import IssueContent
 from digest.deliver.base import Envelope, Recipient, Sender
@@ -61,10 +63,22 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
 
 def prepare_issue(
     store: Store, settings: Settings, list_slug: str, now: datetime | None = None, *, again: bool = False,
+    issue_id: str | None = None,
 ) -> Plan:
     """Render the list's next issue and plan its batches. It carries only articles no
-    earlier issue of the list carried (`again`: what the window holds, for a manual resend)."""
-    now = now or datetime.now(timezone.utc)
+    earlier issue of the list carried (`again`: what the window holds, for a manual resend).
+
+    One list's issues are chosen one at a time (a lock), so a scheduled issue and a
+    `send now` racing it never carry the same article: the second finds nothing new.
+    `issue_id` names the issue (a scheduled slot's); default: the list, the day and a number.
+    """
+    with store.issuing_lock(list_slug):
+        return _prepare_issue(store, settings, list_slug, now or datetime.now(timezone.utc), again, issue_id)
+
+
+def _prepare_issue(
+    store: Store, settings: Settings, list_slug: str, now: datetime, again: bool, issue_id: str | None,
+) -> Plan:
     digest_list = store.get_list(list_slug)
     calls_before = premailer_calls()
     content, rendered = next_issue(store, settings, list_slug, now=now, again=again)
@@ -76,7 +90,7 @@ def prepare_issue(
             f"list {list_slug!r} has no articles from the last {digest_list.window_days} days: nothing to send"
         )
     ledger = Ledger(store)
-    issue_id = ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
+    issue_id = issue_id or ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
     store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())
@@ -166,7 +180,7 @@ def build_envelope(
     # Checked now, not at planning: an unsubscribe during the send is honoured.
     emails, records, blocked = ledger.fetch(
         issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
-    domain = digest_list.from_email.rsplit("@", 1)[-1]
+    domain = settings.inbound_parse_domain or digest_list.from_email.rsplit("@", 1)[-1]  # mailto unsubscribes
     signer = TokenSigner(settings)
     base = settings.base_url
     recipients = []
@@ -181,7 +195,7 @@ def build_envelope(
             email=email,
             name=record.name,
             substitutions=rendered.reader_values(token, record.name),
-            headers={"List-Unsubscribe": list_unsubscribe(base, domain, token)},
+            headers={"List-Unsubscribe": list_unsubscribe(base, domain, token, list_slug)},
         ))
     subject, html, text = issue.variant(store, mask)
     envelope = Envelope(
@@ -218,10 +232,14 @@ def send_batch(
         return claim
     try:
         envelope, suppressed = build_envelope(store, settings, issue_id, batch_id)
-    except Exception as exc:  # nothing was sent: safe to try again later
+    except Exception as exc:  # nothing was sent: safe to try again later, unless it can never work
         log.exception("issue %s batch %s: could not build the request", issue_id, batch_id)
-        state = "failed" if attempt >= MAX_ATTEMPTS else "retry"
-        ledger.finish(issue_id, batch_id, token, state, {"error": f"could not build the request: {exc!r}"})
+        # Invalid data (a list saved before its from address was checked) is not fixed
+        # by waiting: the batch fails at once with the reason. Something missing (an
+        # issue's rendering wiped) may come back, so that is retried, MAX_ATTEMPTS times.
+        never = isinstance(exc, (InvalidInput, ValidationError))
+        state = "failed" if never or attempt >= MAX_ATTEMPTS else "retry"
+        ledger.finish(issue_id, batch_id, token, state, {"error": f"could not build the request: {exc}"})
         if state == "failed":
             return state
         raise RetryLater(backoff(attempt, settings.send_retry_base), repr(exc)) from exc

@@ -16,6 +16,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:lists                     hash  list slug -> DigestList JSON (its topics included)
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
+    P:list:{L}:slots, issuing   scheduled time slots and their issues' states (store/schedules.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:profile          hash  email -> JSON: locale, consent evidence, paused_until (only if any)
     P:list:{L}:seq              counter: each subscriber's number, kept for life
@@ -37,12 +38,13 @@ import redis
 
 from digest.store.articles import ArticleStore
 from digest.store.feeds import FeedStore
+from digest.store.schedules import ScheduleStore
 from digest.store.stories import StoryStore
 from digest.store.subscribers import Record, SubscriberStore, normalize_email
 from digest.store.topics import TopicStore
 
 
-class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore):
+class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
