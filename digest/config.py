@@ -7,6 +7,7 @@ A bad value fails at start-up with the variable's name in the message.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -44,6 +45,16 @@ class Settings(BaseSettings):
     # not served at all (404) until the editors' app brings sign-in.
     editor_credential: SecretStr | None = None
 
+    # Subscribing (double opt-in): how long a confirmation link works, and how often
+    # one client address may ask (per hour) and one email address be mailed a
+    # confirmation (per day).
+    confirm_token_days: float = Field(default=7.0, gt=0, le=90)
+    subscribe_per_ip_per_hour: int = Field(default=10, ge=1)
+    subscribe_per_address_per_day: int = Field(default=3, ge=1)
+    # How many reverse proxies in front of the web process append to X-Forwarded-For.
+    # 0: the header is ignored (anyone can write it) and the peer address is the client's.
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+
     # Sending: without an API key, messages go to a file outbox.
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = SENDGRID_HOST
@@ -78,6 +89,21 @@ class Settings(BaseSettings):
     # goes out at most this long after its slot.
     schedule_tick_seconds: float = Field(default=60.0, ge=1, le=3600)
 
+    # SendGrid's signed Event Webhook (digest.events) and Inbound Parse (digest.inbound).
+    # The verification key SendGrid shows (base64 DER, ECDSA P-256). Unset: no endpoint (404).
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_path: str = "/webhooks/sendgrid/events"
+    sendgrid_webhook_tolerance: int = Field(default=300, ge=10, le=3600)  # seconds either side of now
+    sendgrid_webhook_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    soft_bounce_limit: int = Field(default=3, ge=1)  # consecutive blocks before an address counts as bounced
+    complaint_pause_rate: float = Field(default=0.003, gt=0, le=1)  # spam reports / handed over, per issue
+    complaint_pause_min: int = Field(default=2, ge=1)  # ... and at least this many reports
+    # Inbound Parse: POST {INBOUND_PARSE_PATH}/{INBOUND_PARSE_SECRET}. Unset secret: no endpoint (404).
+    inbound_parse_path: str = "/webhooks/inbound"
+    inbound_parse_secret: SecretStr | None = None
+    # The host whose MX points at SendGrid (e.g. parse.planet.example); "" = each list's from domain.
+    inbound_parse_domain: str = ""
+
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
 
     @field_validator("sendgrid_api_key", mode="before")
@@ -92,7 +118,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("secret_key", "editor_credential", mode="before")
+    @field_validator("secret_key", "editor_credential", "inbound_parse_secret", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -127,6 +153,43 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part, strict=False)
             except ValueError:
                 raise ValueError(f"{part!r} is not a network (use CIDR, e.g. 127.0.0.0/8)") from None
+        return value
+
+    @field_validator("sendgrid_webhook_public_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _p256_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            from digest.events import load_public_key  # cryptography: only when a key is set
+
+            load_public_key(value)  # ValueError naming what is wrong
+        return value
+
+    @field_validator("sendgrid_webhook_path", "inbound_parse_path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError("must be a URL path like /webhooks/sendgrid/events (letters, digits, . _ ~ -)")
+        return value
+
+    @field_validator("inbound_parse_secret")
+    @classmethod
+    def _url_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value.get_secret_value()):
+            raise ValueError("must be 16 or more URL-safe characters (A-Z a-z 0-9 _ -); generate one: "
+                             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value
+
+    @field_validator("inbound_parse_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+            raise ValueError("must be a host name like parse.planet.example")
         return value
 
     def require_secret_key(self) -> str:

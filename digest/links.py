@@ -1,9 +1,13 @@
-"""Signed per-subscriber links: unsubscribe and preferences.
+"""Signed per-subscriber links: unsubscribe and preferences, and confirmation.
 
 A token carries (list, email) and an HMAC-SHA256 tag keyed with SECRET_KEY, so
 the web process can act on it without a lookup table and nobody can unsubscribe
 someone else by editing a URL. Tokens do not expire: an unsubscribe link in a
 years-old email must still work.
+
+Confirmation links (double opt-in) are the exception: they carry an expiry and
+a nonce as well, under their own key (purpose "confirm"), so no other link of
+a reader can be turned into one, and one stops working after CONFIRM_TOKEN_DAYS.
 
 Why not itsdangerous: a million-recipient send signs a million tokens, and
 hashlib's HMAC with a fixed layout costs about a tenth of itsdangerous's
@@ -17,6 +21,8 @@ import binascii
 import hashlib
 import hmac
 import re
+from datetime import datetime, timezone
+from typing import NamedTuple
 
 from digest.config import Settings
 from digest.errors import InvalidInput
@@ -62,18 +68,29 @@ class TokenSigner:
         return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii") + "." + tag.decode("ascii")
 
     def read(self, token: str) -> tuple[str, str]:
+        list_slug, email = self.read_fields(token, 2)
+        return list_slug, email
+
+    def sign_fields(self, *fields: str) -> str:
+        """A token over any fields without newlines (confirmation links carry four)."""
+        payload = "\n".join(fields).encode()
+        return _b64(payload) + "." + _b64(self._tag(payload))
+
+    def read_fields(self, token: str, count: int) -> list[str]:
+        """The `count` fields a token signed for this purpose carries; InvalidInput otherwise."""
         try:
             if not _TOKEN.fullmatch(token):
                 raise ValueError("not a token")
             body, tag = token.split(".")
             payload = _unb64(body)
             good = hmac.compare_digest(_unb64(tag), self._tag(payload))
-            list_slug, email = payload.decode("utf-8").split("\n")
+            fields = payload.decode("utf-8").split("\n")
+            good &= len(fields) == count
         except (ValueError, UnicodeDecodeError, binascii.Error):
             good = False
         if not good:
             raise InvalidInput("this link is not valid (it was altered or cut short)")
-        return list_slug, email
+        return fields
 
 
 def preview_token(settings: Settings, list_slug: str) -> str:
@@ -95,10 +112,49 @@ def read_token(settings: Settings, token: str, purpose: str = "subscriber") -> t
     return TokenSigner(settings, purpose).read(token)
 
 
-def list_unsubscribe(base_url: str, from_domain: str, token: str) -> str:
+CONFIRM = "confirm"
+
+
+class ExpiredLink(InvalidInput):
+    """A genuine link whose time is up (a confirmation link older than CONFIRM_TOKEN_DAYS)."""
+
+    def __init__(self, message: str, list_slug: str) -> None:
+        super().__init__(message)
+        self.list_slug = list_slug  # genuine: the page can offer that list's form again
+
+
+class ConfirmToken(NamedTuple):
+    list_slug: str
+    email: str
+    expires: datetime
+    nonce: str  # names the request it answers (store/optin.py): a used or replaced request confirms nothing
+
+
+def make_confirm_token(settings: Settings, list_slug: str, email: str, expires: datetime, nonce: str) -> str:
+    return TokenSigner(settings, CONFIRM).sign_fields(list_slug, email, str(int(expires.timestamp())), nonce)
+
+
+def read_confirm_token(settings: Settings, token: str, now: datetime | None = None) -> ConfirmToken:
+    """The request a confirmation link stands for: InvalidInput if forged, ExpiredLink if too old.
+
+    The signature is checked first: a forged link is "not valid" whatever expiry it claims.
+    """
+    list_slug, email, expires_at, nonce = TokenSigner(settings, CONFIRM).read_fields(token, 4)
+    expires = datetime.fromtimestamp(int(expires_at), timezone.utc)  # we signed it: always digits
+    if (now or datetime.now(timezone.utc)) >= expires:
+        raise ExpiredLink("this confirmation link has expired: subscribe again to get a new one", list_slug)
+    return ConfirmToken(list_slug, email, expires, nonce)
+
+
+def list_unsubscribe(base_url: str, mail_domain: str, token: str, list_slug: str) -> str:
     """The List-Unsubscribe header: the one-click https link first, mailto second (RFC 2369, 8058).
 
     The same https URL is the footer's unsubscribe link, and the web process
     answers both the reader's GET (a confirmation page) and the provider's POST.
+    The mailto goes to `unsubscribe+{list}@{mail_domain}` (INBOUND_PARSE_DOMAIN, else
+    the list's from domain) with the token in the subject; SendGrid's Inbound Parse
+    hands it to digest.inbound, which trusts the token, else the list in the address
+    with an authenticated sender.
     """
-    return f"<{base_url}/u/{token}>, <mailto:unsubscribe@{from_domain}?subject=unsubscribe%20{token}>"
+    return (f"<{base_url}/u/{token}>, "
+            f"<mailto:unsubscribe+{list_slug}@{mail_domain}?subject=unsubscribe%20{token}>")

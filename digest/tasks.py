@@ -98,3 +98,14 @@ def send_batch_task(self, issue_id: str, batch_id: str) -> str:  # type: ignore[
         log.error("issue %s halted: %s", issue_id, halt)
         return "halted"
     return outcome
+
+
+# -- SendGrid's Event Webhook -------------------------------------------------------
+
+
+@app.task(name="digest.apply_events")
+def apply_events_task(body: str) -> dict[str, int]:
+    """A batch the web process verified (digest.web.webhooks); digest.events applies it once."""
+    from digest.events import apply_events
+
+    return apply_events(_store(), settings, body)

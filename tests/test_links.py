@@ -7,9 +7,9 @@ from digest.links import TokenSigner, list_unsubscribe, read_token
 def test_a_token_names_its_list_and_reader(settings):
     token = TokenSigner(settings).sign("weekly", "alice@example.com")
     assert read_token(settings, token) == ("weekly", "alice@example.com")
-    header = list_unsubscribe(settings.base_url, "planet.example", token)
+    header = list_unsubscribe(settings.base_url, "planet.example", token, "weekly")
     assert header == (f"<https://digest.example/u/{token}>, "
-                      f"<mailto:unsubscribe@planet.example?subject=unsubscribe%20{token}>")
+                      f"<mailto:unsubscribe+weekly@planet.example?subject=unsubscribe%20{token}>")
 
 
 @pytest.mark.parametrize("tamper", [

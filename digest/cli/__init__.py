@@ -6,6 +6,7 @@ turns a DigestError into one line on stderr and a non-zero exit (cli.base).
 
 from digest.cli import (  # noqa: F401  (they register commands)
     feeds,
+    health,
     issues,
     lists,
     schedules,

@@ -24,6 +24,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number
     P:list:{L}:masks            set   the masks in use
     P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
+    P:event:{id}, P:issue:{I}:events, ...  SendGrid events: seen ids, counts per issue (store/events.py)
 
 Why this shape: a million-subscriber send must stream recipients grouped by
 topic choice. Each `sel` zset is one group; ZRANGE by rank over a frozen copy
@@ -37,6 +38,7 @@ from __future__ import annotations
 import redis
 
 from digest.store.articles import ArticleStore
+from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
 from digest.store.schedules import ScheduleStore
 from digest.store.stories import StoryStore
@@ -44,7 +46,7 @@ from digest.store.subscribers import Record, SubscriberStore, normalize_email
 from digest.store.topics import TopicStore
 
 
-class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore):
+class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
