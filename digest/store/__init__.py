@@ -25,6 +25,9 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:masks            set   the masks in use
     P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
     P:event:{id}, P:issue:{I}:events, ...  SendGrid events: seen ids, counts per issue (store/events.py)
+    P:list:{L}:optin:{hash}     string an open confirmation request (double opt-in), expires (store/optin.py)
+    P:list:{L}:paused           zset  paused subscribers by when their pause ends (store/pauses.py)
+    P:limit:{name}:{n}:{hash}   counter requests per client or address in window n (store/limits.py)
 
 Why this shape: a million-subscriber send must stream recipients grouped by
 topic choice. Each `sel` zset is one group; ZRANGE by rank over a frozen copy
@@ -40,13 +43,17 @@ import redis
 from digest.store.articles import ArticleStore
 from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
+from digest.store.limits import RateLimits
+from digest.store.optin import OptinStore
+from digest.store.pauses import PauseIndex
 from digest.store.schedules import ScheduleStore
 from digest.store.stories import StoryStore
 from digest.store.subscribers import Record, SubscriberStore, normalize_email
 from digest.store.topics import TopicStore
 
 
-class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore):
+class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
+            OptinStore, PauseIndex, RateLimits):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)

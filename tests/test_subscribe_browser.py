@@ -1,0 +1,86 @@
+"""Double opt-in end to end in headless Chromium: the form, the email in the outbox, the link, the button."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from digest.web import create_app
+from tests.test_web_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401 (marks: browser, needs Chromium)
+
+
+@pytest.fixture
+def site(settings, store):
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_a_reader_subscribes_and_confirms_by_clicking(site, browser, store, settings, weekly):
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    page = browser.new_page()
+    page.goto(f"{site}/s/weekly")
+    trap = page.locator("#website").bounding_box()
+    assert trap is None or trap["x"] + trap["width"] <= 0  # the honeypot is off screen
+    page.get_by_label("Email address").fill("nora@example.com")
+    page.get_by_label("Name (optional)").fill("Nora")
+    page.get_by_label("Markets").uncheck()
+    page.get_by_role("button", name="Subscribe").click()
+    assert "check" not in page.url and "Almost done" in page.get_by_role("status").inner_text()
+    assert store.get_subscriber("weekly", "nora@example.com").status == "pending"
+
+    message = message_from_bytes(_arrived(settings.outbox_dir / "mail" / "nora@example.com.eml"),
+                                 policy=policy.default)
+    html = message.get_body(("html",)).get_content()
+    link = re.search(r'href="(https://digest\.example/c/[^"]+)"', html).group(1)
+    page.goto(link.replace(settings.base_url, site))  # BASE_URL is the public name of this server
+    button = page.get_by_role("button", name="Confirm my subscription")
+    assert button.is_visible()
+    assert store.get_subscriber("weekly", "nora@example.com").status == "pending"  # opening changed nothing
+    page.reload()  # nor does opening it again, as a link scanner would
+    assert store.get_subscriber("weekly", "nora@example.com").status == "pending"
+
+    button.click()
+    assert "You are subscribed" in page.get_by_role("status").inner_text()
+    sub = store.get_subscriber("weekly", "nora@example.com")
+    assert (sub.status, sub.name, sub.consent, sub.source, sub.ip) == ("active", "Nora", "double-opt-in", "form",
+                                                                       "127.0.0.1")
+    assert sub.confirmed_at is not None and sub.confirmed_at >= started and sub.created_at >= started
+    assert sorted(sub.topics) == ["climate", "more", "space"]
+    assert store.subscriber_count("weekly") == 1
+
+    page.get_by_role("link", name="Choose your topics").click()
+    page.get_by_label("Pause my emails for").select_option("2")
+    page.get_by_role("button", name="Pause").click()
+    assert "Paused." in page.get_by_role("status").inner_text()
+    assert store.get_subscriber("weekly", "nora@example.com").status == "paused"
+    page.get_by_role("button", name="Resume now").click()
+    assert store.get_subscriber("weekly", "nora@example.com").status == "active"
+
+
+def _arrived(path: Path, timeout: float = 10.0) -> bytes:
+    """The message, once the web process has sent it (it answers first, then mails)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"no confirmation email at {path}"
+        time.sleep(0.05)
+    return path.read_bytes()
