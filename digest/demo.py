@@ -17,18 +17,22 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
+from digest import dispatch
 from digest.collect.collector import collect_feed
 from digest.config import LOOPBACK_NETWORKS, load_settings
+from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
-from digest.deliver.send import prepare_issue, send_inline
+from digest.deliver.send import send_inline
 from digest.links import preview_token
-from digest.models import DigestList, Feed, Subscriber
+from digest.models import DigestList, Feed, Schedule, Subscriber
 from digest.redis_server import ensure_redis
-from digest.render import personalize
+from digest.render import RenderedIssue, personalize
 from digest.store import Store
+from digest.subscribe import request_subscription
 from digest.topics.files import read_topics
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -86,21 +90,25 @@ def serve_samples() -> Iterator[str]:
         server.server_close()
 
 
-def seed(store: Store, feeds_base: str) -> None:
+def seed(store: Store, feeds_base: str, now: datetime) -> None:
+    """The sample feeds, two lists whose daily issue is due this very minute (each in its
+    own time zone), and readers who already consented (imported: single opt-in, recorded)."""
     for feed_id, (file_name, name) in FEEDS.items():
         store.add_feed(Feed(id=feed_id, url=f"{feeds_base}/{file_name}", name=name))
-    store.add_list(DigestList(
-        slug="weekly", name="The Weekly Planet", from_email="digest@planet.example",
-        from_name="The Weekly Planet", description="You subscribed to The Weekly Planet at planet.example.",
-        topics=read_topics(SAMPLES / "topics" / "weekly.toml")[0],
-    ))
-    store.add_list(DigestList(
-        slug="semanal", name="El Planeta Semanal", from_email="digest@planet.example", locale="es",
-        timezone="Europe/Madrid", description="Te suscribiste a El Planeta Semanal en planet.example.",
-        topics=read_topics(SAMPLES / "topics" / "semanal.toml")[0],
-    ))
+    for slug, name, locale, tz, description in [
+        ("weekly", "The Weekly Planet", "en", "UTC", "You subscribed to The Weekly Planet at planet.example."),
+        ("semanal", "El Planeta Semanal", "es", "Europe/Madrid",
+         "Te suscribiste a El Planeta Semanal en planet.example."),
+    ]:
+        due = Schedule(cadence="daily", time=f"{now.astimezone(ZoneInfo(tz)):%H:%M}", since=now - timedelta(hours=1))
+        store.add_list(DigestList(
+            slug=slug, name=name, from_email="digest@planet.example", from_name=name, locale=locale, timezone=tz,
+            description=description, topics=read_topics(SAMPLES / "topics" / f"{slug}.toml")[0], schedule=due,
+            opt_in="single",
+        ))
     for list_slug, email, name, topics in SUBSCRIBERS:
-        store.add_subscriber(list_slug, Subscriber(email=email, name=name, topics=topics))
+        store.add_subscriber(list_slug, Subscriber(email=email, name=name, topics=topics, source="import",
+                                                   consent="single-opt-in", confirmed_at=now))
 
 
 def run_demo(output: Path) -> None:
@@ -119,8 +127,9 @@ def run_demo(output: Path) -> None:
     for key in store.r.scan_iter(f"{settings.redis_prefix}:*"):
         store.r.delete(key)  # the demo starts from scratch every time
 
+    now = datetime.now(timezone.utc)
     with serve_samples() as feeds_base:
-        seed(store, feeds_base)
+        seed(store, feeds_base, now)
         for feed in store.feeds():
             result = collect_feed(store, settings, feed.id, force=True)
             click.echo(f"collected {feed.name}: {result.new} new articles"
@@ -129,15 +138,36 @@ def run_demo(output: Path) -> None:
 
     sender = OutboxSender(outbox)  # the demo never mails its example.com readers
     output.mkdir(parents=True, exist_ok=True)
-    for lst in store.lists():
-        plan = prepare_issue(store, settings, lst.slug)
-        send_inline(store, settings, sender, plan.issue_id)
-        html, _text = plan.rendered.assemble(None) or ("", "")
+
+    def start(list_slug: str, slot: str) -> None:
+        """What the beat's start_slot task does in a worker, done here."""
+        started = dispatch.start_slot(store, settings, list_slug, slot, now)
+        if started.state != dispatch.SENDING or not started.issue_id:
+            click.echo(f"\n{list_slug}: slot {slot} {started.state} {started.reason}")
+            return
+        send_inline(store, settings, sender, started.issue_id)
+        rendered = RenderedIssue.from_json(Ledger(store).rendered_json(started.issue_id) or "{}")
+        lst = store.get_list(list_slug)
+        html, _text = rendered.assemble(None) or ("", "")
         preview = output / f"preview-{lst.slug}.html"
-        sample = plan.rendered.reader_values(preview_token(settings, lst.slug), "")
-        preview.write_text(personalize(html, sample), encoding="utf-8")
-        sections = ", ".join(f"{s.name} ({len(s.articles)})" for s in plan.content.sections)
-        click.echo(f"\n{lst.name} [{lst.locale}] — {plan.rendered.subject}\n  sections: {sections}")
-        click.echo(f"  sent to {plan.recipients} subscribers -> {outbox / plan.issue_id}/")
+        preview.write_text(personalize(html, rendered.reader_values(preview_token(settings, lst.slug), "")),
+                           encoding="utf-8")
+        counts = Ledger(store).status(started.issue_id).counts
+        click.echo(f"\n{lst.name} [{lst.locale}, {lst.schedule.describe() if lst.schedule else ''} "
+                   f"{lst.timezone}] — {rendered.subject}")
+        click.echo(f"  scheduled issue {started.issue_id}: sent to {counts.get('accepted', 0)} subscribers "
+                   f"-> {outbox / started.issue_id}/")
         click.echo(f"  preview: {preview}")
+
+    # The beat's own tick, now: both lists are due, each slot is started once ...
+    click.echo(f"\nbeat tick at {now:%H:%M} UTC: both lists' daily issue is due")
+    started = dispatch.tick(store, settings, now, start)
+    # ... and a second tick a minute later finds nothing to start.
+    again = dispatch.tick(store, settings, now + timedelta(minutes=1), start)
+    click.echo(f"\nbeat tick: started {', '.join(started) or 'nothing'}; the next tick started "
+               f"{', '.join(again) or 'nothing'} (each slot makes one issue)")
+    # Someone signs up on the form: double opt-in, the confirmation waits in the outbox.
+    request_subscription(store, settings, sender, "weekly", "erin@example.com", "Erin", source="form", ip="127.0.0.1")
+    click.echo(f"erin@example.com asked to join weekly: {store.get_subscriber('weekly', 'erin@example.com').status}, "
+               f"confirmation email in {outbox / 'mail'}/")
     click.echo("\nOpen the .eml files with any mail client, or the previews in a browser.")

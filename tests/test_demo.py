@@ -15,7 +15,13 @@ def test_the_demo_runs_the_whole_job_into_the_outbox(redis_url, monkeypatch, tmp
     run_demo(tmp_path)
     out = capsys.readouterr().out
     assert "Planet Wire: 8 new articles, 1 duplicates" in out  # the same story in two feeds
-    messages = sorted(tmp_path.glob("outbox/*/*.eml"))
+    assert "the next tick started nothing" in out  # the schedule's slot made one issue per list
+    assert "erin@example.com asked to join weekly: pending" in out
+    confirmation = email.message_from_bytes((tmp_path / "outbox/mail/erin@example.com.eml").read_bytes(),
+                                            policy=default_policy)
+    assert "/c/" in confirmation.get_body(("plain",)).get_content()  # her confirm link
+    messages = sorted(m for m in tmp_path.glob("outbox/*/*.eml") if m.parent.name != "mail")
+    assert [m.parent.name.split("-")[0] for m in messages] == ["semanal", "weekly", "weekly", "weekly"]
     assert [m.name for m in messages] == ["carla@example.com.eml", "alice@example.com.eml",
                                           "bob@example.com.eml", "dana@example.com.eml"]
     assert premailer_calls() - before == 2  # once per list's issue

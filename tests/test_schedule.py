@@ -240,3 +240,15 @@ def test_approving_after_the_deadline_skips_instead(store, settings, weekly, top
     with pytest.raises(InvalidInput, match="not approved in time"):
         dispatch.approve(store, settings, f"weekly-{slot_id(NOW)}", NOW + timedelta(hours=2))
     assert store.slot("weekly", slot_id(NOW))["state"] == "skipped"
+
+
+def test_a_reader_whose_pause_ended_gets_the_next_issue_and_one_still_paused_does_not(store, settings, due):
+    from digest.subscribe import pause
+
+    pause(store, "weekly", "reader0@example.com", 1, now=NOW - timedelta(weeks=2))  # over by now
+    pause(store, "weekly", "reader1@example.com", 2, now=NOW)
+    assert store.get_subscriber("weekly", "reader0@example.com").status == "paused"
+    plan = prepare_issue(store, settings, "weekly", NOW)
+    assert plan.recipients == 6
+    assert store.get_subscriber("weekly", "reader0@example.com").status == "active"
+    assert store.get_subscriber("weekly", "reader1@example.com").status == "paused"

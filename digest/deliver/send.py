@@ -30,6 +30,7 @@ from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.render import RenderedIssue, premailer_calls
 from digest.store import Record, Store
+from digest.subscribe import resume_due_pauses
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def _prepare_issue(
         raise InvalidInput(
             f"list {list_slug!r} has no articles from the last {digest_list.window_days} days: nothing to send"
         )
+    resume_due_pauses(store, list_slug, now)  # readers whose pause ended get this issue
     ledger = Ledger(store)
     issue_id = issue_id or ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
     store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
