@@ -252,3 +252,68 @@ def test_a_reader_whose_pause_ended_gets_the_next_issue_and_one_still_paused_doe
     assert plan.recipients == 6
     assert store.get_subscriber("weekly", "reader0@example.com").status == "active"
     assert store.get_subscriber("weekly", "reader1@example.com").status == "paused"
+
+
+# -- the command line ---------------------------------------------------------------
+
+
+@pytest.fixture
+def run(settings):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.workers import worker_env
+
+    env = worker_env(settings)
+
+    def _run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
+                              env=env, capture_output=True, text=True, timeout=60)
+    return _run
+
+
+def test_a_schedule_is_set_shown_and_refused_by_name_from_the_command_line(run, store, weekly):
+    r = run("lists", "schedule", "weekly", "--weekly", "tue", "--at", "7:30", "--timezone", "Europe/Madrid",
+            "--approval")
+    assert r.returncode == 0, r.stderr
+    assert "weekly: every Tuesday at 07:30, needs approval (Europe/Madrid); next Tue" in r.stdout
+    lst = store.get_list("weekly")
+    assert lst.timezone == "Europe/Madrid" and lst.schedule.needs_approval and lst.schedule.weekday == "tuesday"
+    r = run("lists", "schedule", "weekly", "--monthly", "31", "--daily")
+    assert r.returncode == 1 and "choose one of" in r.stderr
+    r = run("lists", "schedule", "weekly", "--at", "7h")
+    assert r.returncode == 1 and "time '7h' is not a 24-hour HH:MM time" in r.stderr
+    r = run("lists", "schedule", "weekly", "--timezone", "Nowhere/Land")
+    assert r.returncode == 1 and "Nowhere/Land" in r.stderr
+    assert store.get_list("weekly").schedule.time == "07:30"  # a refused change changes nothing
+    r = run("lists", "add", "weekly", "--name", "Renamed", "--from-email", "news@planet.example",
+            "--timezone", "Europe/Madrid")
+    assert r.returncode == 0 and store.get_list("weekly").schedule.weekday == "tuesday"  # kept on re-save
+    r = run("lists", "schedule", "weekly", "--off")
+    assert r.returncode == 0 and "no schedule" in r.stdout and store.get_list("weekly").schedule is None
+
+
+def test_issues_ls_shows_sent_skipped_and_waiting_and_approve_sends(run, store, settings, weekly, topics):
+    seed_week(store, ["space"])
+    store.add_subscribers("weekly", readers(3, [None]))
+    schedule_now(store, needs_approval=True)
+    dispatch.tick(store, settings, NOW, inline(store, settings, NOW)[0])
+    issue = f"weekly-{slot_id(NOW)}"
+    r = run("issues", "ls", "weekly")
+    assert r.returncode == 0, r.stderr
+    assert "waiting" in r.stdout and f"digest issues approve {issue}" in r.stdout
+    r = run("issues", "approve", issue, "--here")
+    assert r.returncode == 0, r.stderr
+    assert f"issue {issue} approved" in r.stdout and "3 handed over" in r.stdout
+    assert len(outbox(settings)) == 3
+    r = run("issues", "approve", issue, "--here")
+    assert r.returncode == 1 and "is not waiting for approval (it is sending)" in r.stderr
+    tomorrow = NOW + timedelta(days=1)
+    dispatch.tick(store, settings, tomorrow, inline(store, settings, tomorrow)[0])  # nothing new: skipped
+    r = run("issues", "ls", "weekly")
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    assert issue in lines[0] and "3 handed over" in lines[0]
+    assert "skipped" in lines[1] and "nothing new since the list's last issue" in lines[1]
+    r = run("issues", "approve", "weekly-20200101T0000Z")
+    assert r.returncode == 1 and "scheduled issue" in r.stderr
