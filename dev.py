@@ -5,6 +5,7 @@
     python3 dev.py test     the same install, then the test suite
     python3 dev.py lint     the same install, then ruff
     python3 dev.py bench    the same install, then the delivery benchmark (bench/send.py)
+    python3 dev.py bench import   the same, the import benchmark (bench/import.py)
 
 Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
 """
@@ -42,11 +43,14 @@ def install(extras: str = "") -> None:
 
 def main() -> int:
     verb, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    bench = "send.py"
+    if verb == "bench" and rest[:1] == ["import"]:
+        bench, rest = "import.py", rest[1:]
     commands = {
         "demo": [str(BIN / "digest"), "demo", *rest],
         "test": [str(BIN / "python"), "-m", "pytest", *rest],
         "lint": [str(BIN / "ruff"), "check", "digest", "tests", "bench", "dev.py", *rest],
-        "bench": [str(BIN / "python"), str(ROOT / "bench" / "send.py"), *rest],
+        "bench": [str(BIN / "python"), str(ROOT / "bench" / bench), *rest],
     }
     if verb not in commands:
         print(__doc__)

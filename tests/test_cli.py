@@ -23,7 +23,7 @@ def run(settings):
 
 def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
     assert run("feeds", "add", "planet", "https://planet.example/feed.xml", "--name", "Planet").returncode == 0
-    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example")
+    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example", "--opt-in", "single")
     assert r.returncode == 0, r.stderr
     r = run("topics", "add", "space", "--list", "weekly", "--name", "Space", "--description", "Rockets.",
             "--keywords", "nasa, rocket")
@@ -33,6 +33,12 @@ def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
     assert "space\tSpace\tRockets.\tnasa, rocket" in run("topics", "ls", "--list", "weekly").stdout
     assert "weekly\tWeekly\ten\t1 active subscribers" in run("lists", "ls").stdout
     assert "ann@example.com\tAnn\tactive\tall topics" in run("subscribers", "ls", "weekly").stdout
+
+
+@pytest.fixture
+def single(store, weekly):
+    """The Weekly Planet with single opt-in: people added from the command line are active at once."""
+    store.add_list(weekly.model_copy(update={"opt_in": "single"}))
 
 
 @pytest.mark.parametrize("args, culprit", [
@@ -53,7 +59,7 @@ def test_bad_input_names_the_culprit_and_exits_non_zero(run, store, weekly, args
     assert "Traceback" not in r.stderr
 
 
-def test_an_invalid_address_is_refused_and_nothing_else_is_lost(run, store, weekly):
+def test_an_invalid_address_is_refused_and_nothing_else_is_lost(run, store, single):
     assert run("subscribers", "add", "weekly", "ok@example.com").returncode == 0
     r = run("subscribers", "add", "weekly", "not-an-address")
     assert r.returncode == 1 and "invalid email address 'not-an-address'" in r.stderr
@@ -102,7 +108,7 @@ def test_topic_files_import_export_round_trip(run, store, weekly, tmp_path):
     assert [t.slug for t in store.get_list("weekly").topics] == ["cooking", "space"]  # nothing lost
 
 
-def test_send_now_twice_refuses_the_second_unless_forced(run, store, weekly, settings):
+def test_send_now_twice_refuses_the_second_unless_forced(run, store, single, settings):
     from tests.factories import seed_week
 
     seed_week(store, ["space"])
@@ -117,7 +123,7 @@ def test_send_now_twice_refuses_the_second_unless_forced(run, store, weekly, set
     assert len(list(settings.outbox_dir.glob("*/ann@example.com.eml"))) == 2
 
 
-def test_an_import_with_bad_rows_keeps_every_good_row_and_names_each_bad_one(run, store, weekly, tmp_path):
+def test_an_import_with_bad_rows_keeps_every_good_row_and_names_each_bad_one(run, store, single, tmp_path):
     csv_file = tmp_path / "readers.csv"
     lines = [
         "email;name;topics",
@@ -135,7 +141,7 @@ def test_an_import_with_bad_rows_keeps_every_good_row_and_names_each_bad_one(run
                                   for line in lines))
     r = run("subscribers", "import", "weekly", str(csv_file))
     assert r.returncode == 2, r.stderr
-    assert "imported 2 subscribers" in r.stdout
+    assert "weekly: 2 new, 0 updated, 0 unchanged, 7 refused, 0 suppressed" in r.stdout
     for line, reason in [(3, "invalid email address"), (4, "more than the header"), (5, "fewer than the header"),
                          (6, "not UTF-8"), (7, "cooking"), (8, "already in the file"), (9, "at most 200")]:
         assert f"line {line}: " in r.stderr and reason in r.stderr.split(f"line {line}: ")[1].splitlines()[0]

@@ -41,7 +41,7 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
                                    ("market-brief", "market-brief.json")]:
             assert cli(env, "feeds", "add", feed_id, f"{base}/{file_name}").returncode == 0
         r = cli(env, "lists", "add", "weekly", "--name", "The Weekly Planet", "--from-email", "news@planet.example",
-                "--description", "you signed up at planet.example")
+                "--description", "you signed up at planet.example", "--opt-in", "single")
         assert r.returncode == 0, r.stderr
         r = cli(env, "topics", "import", str(SAMPLES / "topics" / "weekly.toml"), "--list", "weekly")
         assert r.returncode == 0, r.stderr
@@ -50,7 +50,7 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
                             "not-an-address,Mallory,\ncarol@example.com,Carol,cooking\ndan@example.com,Dan,markets\n")
         r = cli(env, "subscribers", "import", "weekly", str(csv_file))
         assert r.returncode == 2
-        assert "imported 3" in r.stdout
+        assert "weekly: 3 new, 0 updated, 0 unchanged, 2 refused, 0 suppressed" in r.stdout
         assert "line 4" in r.stderr and "not-an-address" in r.stderr
         assert "line 5" in r.stderr and "cooking" in r.stderr
 

@@ -112,3 +112,26 @@ def test_adding_or_importing_again_never_resubscribes_and_suppression_is_final(s
     assert store.subscriber_count("weekly") == 1  # only the new reader is mailed
     store.add_subscribers("weekly", [Subscriber(email="gone@example.com")], reactivate=True)  # they confirm again
     assert store.get_subscriber("weekly", "gone@example.com").status == "active"
+
+
+def test_a_hashed_suppression_is_a_suppression_and_keeps_no_address(store, weekly):
+    import hashlib
+
+    store.add_subscriber("weekly", Subscriber(email="gone@example.com"))
+    store.suppress("gone@example.com", "bounce")
+    store.suppress_hashed("Gone@Example.com".lower())
+    assert store.suppressed(["gone@example.com", "ok@example.com"]) == [True, False]
+    assert store.r.hgetall(store.key("suppressed")) == {}  # the plain entry is gone ...
+    assert list(store.r.hgetall(store.hashed_suppression_key)) == [hashlib.sha256(b"gone@example.com").hexdigest()]
+    store.set_status("weekly", "gone@example.com", "active")  # ... and the hash alone keeps them from mail
+    assert store.get_subscriber("weekly", "gone@example.com").status == "suppressed"
+    assert store.subscriber_count("weekly") == 0
+
+
+def test_a_topic_choice_has_one_mask_and_unknown_topics_are_named(store, weekly):
+    assert store.choice_mask(weekly, []) == 0
+    mask = store.choice_mask(weekly, ["space", "climate"])
+    assert mask == store.choice_mask(weekly, ["climate", "space"]) != 0
+    assert store.topics_of_mask("weekly", mask) == {"space", "climate"}
+    with pytest.raises(NotFound, match="'cooking'"):
+        store.choice_mask(weekly, ["cooking"])

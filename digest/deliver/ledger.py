@@ -50,20 +50,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from digest.addresses import address_hash
 from digest.store import Store
 
 Segment = tuple[int, int, int]  # mask, first rank, count
 
-# KEYS: subscriber records, suppressed, then one frozen copy per segment.
-# ARGV: first and last rank per segment.
+# KEYS: subscriber records, suppressed, hashed suppressed, then one frozen copy per segment.
+# ARGV: first and last rank per segment. The fourth answer says whether anyone was
+# ever forgotten: Lua cannot hash, so only then does fetch() ask for the hashes.
 _FETCH = """
 local emails = {}
-for i = 3, #KEYS do
-  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 3) + 1], ARGV[2 * (i - 3) + 2])
+for i = 4, #KEYS do
+  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 4) + 1], ARGV[2 * (i - 4) + 2])
   for _, e in ipairs(part) do emails[#emails + 1] = e end
 end
-if #emails == 0 then return {{}, {}, {}} end
-return {emails, redis.call('HMGET', KEYS[1], unpack(emails)), redis.call('HMGET', KEYS[2], unpack(emails))}
+if #emails == 0 then return {{}, {}, {}, 0} end
+return {emails, redis.call('HMGET', KEYS[1], unpack(emails)), redis.call('HMGET', KEYS[2], unpack(emails)),
+        redis.call('EXISTS', KEYS[3])}
 """
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
@@ -201,11 +204,17 @@ class Ledger:
     def fetch(
         self, issue_id: str, segments: list[Segment], records_key: str, suppressed_key: str,
     ) -> tuple[list[str], list[str | None], list[str | None]]:
-        """A batch's addresses, their subscriber records and suppression entries: one round trip."""
-        keys = [records_key, suppressed_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
+        """A batch's addresses, their subscriber records and suppression entries (plain or
+        hashed): one round trip, two once anyone has been forgotten."""
+        hashed_key = self.store.hashed_suppression_key
+        keys = [records_key, suppressed_key, hashed_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
         args = [x for _, start, count in segments for x in (start, start + count - 1)]
-        emails, records, blocked = self._fetch(keys=keys, args=args)
-        return emails, [r or None for r in records], [b or None for b in blocked]
+        emails, records, blocked, any_hashed = self._fetch(keys=keys, args=args)
+        blocked = [b or None for b in blocked]
+        if any_hashed:
+            hashed = self.r.hmget(hashed_key, [address_hash(e) for e in emails])
+            blocked = [b or h or None for b, h in zip(blocked, hashed, strict=True)]
+        return emails, [r or None for r in records], blocked
 
     def batch_ids(self, issue_id: str, kinds: tuple[str, ...] | None = None) -> list[str]:
         rows = self.r.hgetall(self.k(issue_id, "batches"))

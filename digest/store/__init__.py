@@ -24,6 +24,8 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:sel:{mask}       zset  active subscribers with that topic choice, scored by number
     P:list:{L}:masks            set   the masks in use
     P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
+    P:suppressed:hashed         hash  sha256(email) -> reason JSON: people forgotten on request (store/suppression.py)
+    P:import:{run}:seen, ...    one CSV import's duplicates and new pending addresses, expire (store/imports.py)
     P:event:{id}, P:issue:{I}:events, ...  SendGrid events: seen ids, counts per issue (store/events.py)
     P:list:{L}:optin:{hash}     string an open confirmation request (double opt-in), expires (store/optin.py)
     P:list:{L}:paused           zset  paused subscribers by when their pause ends (store/pauses.py)
