@@ -99,3 +99,16 @@ def server():  # type: ignore[no-untyped-def]
     s = FeedServer()
     yield s
     s.close()
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    """Headless Chromium (Debian's, see tests/test_web_browser.py), for the pages and emails."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_web_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

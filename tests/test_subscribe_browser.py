@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from digest.web import create_app
-from tests.test_web_browser import ARGS, CHROMIUM, pytestmark  # noqa: F401 (marks: browser, needs Chromium)
+from tests.test_web_browser import pytestmark, serve  # noqa: F401 (marks: needs Chromium)
 
 
 @pytest.fixture
 def site(settings, store):
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 def test_a_reader_subscribes_and_confirms_by_clicking(site, browser, store, settings, weekly):

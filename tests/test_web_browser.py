@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,25 +27,23 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 EDITOR = {"username": "editor", "password": "a long editor password"}
 
 
+@contextmanager
+def serve(app):  # type: ignore[no-untyped-def]
+    """The real app on a loopback port, for the browser; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture
 def site(settings, store):
     credential = type(settings.secret_key)(f"{EDITOR['username']}:{EDITOR['password']}")
-    server = make_server("127.0.0.1", 0, create_app(settings.model_copy(update={"editor_credential": credential})),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve(create_app(settings.model_copy(update={"editor_credential": credential}))) as url:
+        yield url
 
 
 def test_a_reader_unsubscribes_by_clicking_the_button(site, browser, store, settings, weekly):
