@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     @classmethod
     def _p256_key(cls, value: str | None) -> str | None:
         if value is not None:
-            from digest.events import load_public_key  # cryptography: only when a key is set
+            from digest.webhook_signature import load_public_key  # cryptography: only when a key is set
 
             load_public_key(value)  # ValueError naming what is wrong
         return value

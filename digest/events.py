@@ -1,6 +1,6 @@
 """SendGrid's signed Event Webhook: check a request's signature, then apply its events.
 
-`verify` runs in the web process (one ECDSA P-256 check over the timestamp header
+`verify` (digest/webhook_signature.py) runs in the web process (one ECDSA P-256 check over the timestamp header
 and the raw body, as SendGrid signs it); `apply_events` runs in a worker on the
 raw body the web process queued, so the request is answered in milliseconds.
 
@@ -46,8 +46,6 @@ each issue that got spam reports is checked against COMPLAINT_PAUSE_RATE
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -58,53 +56,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import redis
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
-from digest.errors import DigestError, InvalidInput, NotFound
+from digest.errors import InvalidInput, NotFound
 from digest.models import SLUG
 from digest.store import Store, normalize_email
 
 log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-
-
-class SignatureRefused(DigestError):
-    """A webhook request that SendGrid did not sign as it stands (answered 403)."""
-
-
-def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
-    """SendGrid's verification key: base64 DER SubjectPublicKeyInfo (PEM armour also taken)."""
-    body = re.sub(r"-----(BEGIN|END) PUBLIC KEY-----|\s", "", text)
-    try:
-        key = serialization.load_der_public_key(base64.b64decode(body, validate=True))
-    except (ValueError, binascii.Error, TypeError):
-        raise ValueError("is not a base64 DER public key (copy SendGrid's verification key whole)") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("is not an ECDSA P-256 public key, which SendGrid signs with")
-    return key
-
-
-def verify(key: ec.EllipticCurvePublicKey, signature: str | None, timestamp: str | None, body: bytes,
-           tolerance: int, now: float | None = None) -> None:
-    """Raise SignatureRefused unless SendGrid signed `timestamp + body` within `tolerance` s of now."""
-    if not signature or not timestamp:
-        raise SignatureRefused(f"missing {SIGNATURE_HEADER if not signature else TIMESTAMP_HEADER}")
-    if not re.fullmatch(r"\d{1,12}", timestamp):
-        raise SignatureRefused("timestamp is not Unix seconds")
-    if abs((now if now is not None else time.time()) - int(timestamp)) > tolerance:
-        raise SignatureRefused(f"timestamp is more than {tolerance} s from now (stale or replayed)")
-    try:
-        der = base64.b64decode(signature, validate=True)
-        key.verify(der, timestamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError, binascii.Error):
-        raise SignatureRefused("signature does not match the body") from None
-
 
 # -- applying events (the worker) ---------------------------------------------
 

@@ -24,10 +24,11 @@ from pydantic import SecretStr
 from digest.deliver import make_sender
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import build_envelope, prepare_issue, send_inline
-from digest.events import SIGNATURE_HEADER, TIMESTAMP_HEADER, apply_events, load_public_key
+from digest.events import apply_events
 from digest.links import make_token
 from digest.models import Schedule, Subscriber
 from digest.web import create_app
+from digest.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, load_public_key
 from tests.factories import readers, seed_week
 from tests.workers import Worker, wait_for, worker_env
 

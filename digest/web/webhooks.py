@@ -23,9 +23,9 @@ from flask import Blueprint, Response, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from digest.config import Settings
-from digest.events import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRefused, load_public_key, verify
 from digest.inbound import handle_unsubscribe_mail
 from digest.web.shared import shared
+from digest.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRefused, load_public_key, verify
 
 log = logging.getLogger(__name__)
 
