@@ -72,3 +72,11 @@ class TransportError(DigestError):
         self.retry_after = retry_after
         self.status = status
         self.ambiguous = ambiguous
+
+
+class InvalidField(InvalidInput):
+    """A bad value in a request from a form or an API; `field` names it (email, name, topics, weeks ...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field

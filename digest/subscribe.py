@@ -41,27 +41,18 @@ from pydantic import ValidationError
 
 from digest.config import Settings
 from digest.deliver.base import Envelope, Recipient, Sender
-from digest.errors import DigestError, InvalidInput, NotFound
+from digest.errors import DigestError, InvalidField, InvalidInput, NotFound
 from digest.links import make_confirm_token, read_confirm_token
 from digest.models import LOCALES, DigestList, Subscriber
+from digest.pauses import GETTING_MAIL
 from digest.render import make_environment, translations
 from digest.store import Store, normalize_email
 
 log = logging.getLogger(__name__)
 
 NEVER_MAILED = ("bounced", "complained", "suppressed")
-GETTING_MAIL = ("active", "paused")
 SOURCES = ("form", "api", "import", "cli")
-MAX_PAUSE_WEEKS = 12
 _BATCH = 1000  # recipients per envelope, SendGrid's cap
-
-
-class InvalidField(InvalidInput):
-    """A bad value in a subscription request; `field` names it (email, name, topics, locale)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 class RateLimited(DigestError):
@@ -331,54 +322,6 @@ def save_preferences(
     if chosen_locale and chosen_locale != (sub.locale or digest_list.locale):
         store.update_profile(list_slug, sub.email, locale=chosen_locale)
     return store.get_subscriber(list_slug, sub.email)
-
-
-# -- pauses ------------------------------------------------------------------
-
-def pause(store: Store, list_slug: str, email: str, weeks: int, now: datetime | None = None) -> datetime:
-    """Pause an active (or extend a paused) subscriber for `weeks` (1-12); returns when it ends."""
-    if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= MAX_PAUSE_WEEKS:
-        raise InvalidField("weeks", f"pause for 1 to {MAX_PAUSE_WEEKS} weeks (got {weeks!r})")
-    sub = store.get_subscriber(list_slug, email)
-    if sub.status not in GETTING_MAIL:
-        raise InvalidInput(f"{sub.email} is {sub.status}: only a subscriber who gets mail can pause it")
-    until = (now or utcnow()) + timedelta(weeks=weeks)
-    store.set_status(list_slug, sub.email, "paused")
-    store.update_profile(list_slug, sub.email, paused_until=until)
-    store.add_pause(list_slug, sub.email, until)
-    return until
-
-
-def resume(store: Store, list_slug: str, email: str) -> bool:
-    """End a pause now; True if the subscriber was paused (and is active again, unless suppressed)."""
-    sub = store.get_subscriber(list_slug, email)
-    store.drop_pause(list_slug, sub.email)
-    if sub.status != "paused":
-        return False
-    store.set_status(list_slug, sub.email, "active")
-    store.update_profile(list_slug, sub.email, paused_until=None)
-    return True
-
-
-def resume_due_pauses(store: Store, list_slug: str, now: datetime | None = None) -> int:
-    """Make active again every paused subscriber whose pause has ended; returns how many.
-
-    Call it before planning an issue. The record decides: someone who unsubscribed
-    while paused, or whose pause was extended, is left as they are.
-    """
-    now = now or utcnow()
-    resumed = 0
-    for email in store.pauses_due(list_slug, now):
-        try:
-            sub = store.get_subscriber(list_slug, email)
-        except NotFound:
-            store.drop_pause(list_slug, email)
-            continue
-        if sub.status == "paused" and sub.paused_until is not None and sub.paused_until > now:
-            store.add_pause(list_slug, sub.email, sub.paused_until)  # extended: look again then
-            continue
-        resumed += resume(store, list_slug, sub.email)
-    return resumed
 
 
 # -- validation ---------------------------------------------------------------

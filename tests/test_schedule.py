@@ -243,7 +243,7 @@ def test_approving_after_the_deadline_skips_instead(store, settings, weekly, top
 
 
 def test_a_reader_whose_pause_ended_gets_the_next_issue_and_one_still_paused_does_not(store, settings, due):
-    from digest.subscribe import pause
+    from digest.pauses import pause
 
     pause(store, "weekly", "reader0@example.com", 1, now=NOW - timedelta(weeks=2))  # over by now
     pause(store, "weekly", "reader1@example.com", 2, now=NOW)

@@ -22,13 +22,8 @@ from digest.deliver.outbox import OutboxSender
 from digest.errors import InvalidInput
 from digest.links import ExpiredLink, make_confirm_token, make_token, preview_token, read_confirm_token
 from digest.models import DigestList, Subscriber
-from digest.subscribe import (
-    confirm,
-    pause,
-    request_subscription,
-    resume_due_pauses,
-    send_confirmations,
-)
+from digest.pauses import pause, resume_due_pauses
+from digest.subscribe import confirm, request_subscription, send_confirmations
 from digest.web import create_app
 
 NEUTRAL = b"Almost done. If this address is not subscribed yet"

@@ -28,9 +28,9 @@ from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
+from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, premailer_calls
 from digest.store import Record, Store
-from digest.subscribe import resume_due_pauses
 
 log = logging.getLogger(__name__)
 

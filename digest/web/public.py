@@ -36,21 +36,11 @@ from flask import Blueprint, Response, current_app, g, render_template, request
 
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
-from digest.errors import InvalidInput, NotFound, TransportError
+from digest.errors import InvalidField, InvalidInput, NotFound, TransportError
 from digest.links import PREVIEW, ExpiredLink, TokenSigner, make_token, read_confirm_token
 from digest.models import LOCALES, DigestList, Subscriber
-from digest.subscribe import (
-    MAX_PAUSE_WEEKS,
-    InvalidField,
-    RateLimited,
-    carry_out,
-    check_request,
-    confirm,
-    pause,
-    resume,
-    save_preferences,
-    spend_client_quota,
-)
+from digest.pauses import MAX_PAUSE_WEEKS, pause, resume
+from digest.subscribe import RateLimited, carry_out, check_request, confirm, save_preferences, spend_client_quota
 from digest.web.shared import mask_email, message_page, shared, translator
 
 log = logging.getLogger(__name__)
