@@ -1,7 +1,7 @@
 """The Flask app factory: one blueprint per audience, each with its own access rule.
 
-    public   (digest.web.public)   readers' pages: subscribe (open, rate-limited), confirm, unsubscribe,
-                                   preferences (a signed token is the credential)
+    public   (digest.web.public)   readers' own pages: unsubscribe, preferences (a signed token is the credential)
+    signup   (digest.web.signup)   subscribe (open, rate-limited, honeypot), confirm (a signed expiring link)
     editors  (digest.web.editors)  the list index and the preview; EDITOR_CREDENTIAL, or not served at all
     machine  (digest.web.machine)  /healthz for load balancers
     webhooks (digest.web.webhooks) SendGrid's signed events and Inbound Parse; a signature, a URL secret
@@ -19,7 +19,7 @@ from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
-from digest.web import editors, machine, public, webhooks
+from digest.web import editors, machine, public, signup, webhooks
 from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     app.register_blueprint(public.blueprint)
+    app.register_blueprint(signup.blueprint)
     app.register_blueprint(editors.blueprint)
     app.register_blueprint(machine.blueprint)
     app.register_blueprint(webhooks.make_blueprint(settings))
