@@ -10,11 +10,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from digest import dispatch
 from digest.celery_app import app, collect_time_limits, settings
-from digest.collect.collector import collect_feed
+from digest.collect.collector import collect_feed, due_feeds
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
 from digest.deliver.ledger import Ledger
-from digest.deliver.send import HaltSend, RetryLater, prepare_issue, send_batch
+from digest.deliver.send import HaltSend, RetryLater, prepare_issue, send_batch, settle_sends
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,19 @@ def _sender() -> Sender:
 
 @app.task(name="digest.collect_all")
 def collect_all() -> int:
-    """Beat entry: one collection task per feed, so one slow feed holds up nothing."""
-    feeds = _store().feeds()
+    """Beat entry: one collection task per active feed that is due, so one slow feed holds up nothing."""
+    feeds = due_feeds(_store())
     for feed in feeds:
         collect.delay(feed.id)
     return len(feeds)
 
 
 _COLLECT_SOFT, _COLLECT_HARD = collect_time_limits(settings)  # see celery_app.collect_time_limits
+# A collection waits this long in its worker for a slot of its feed's host (politeness:
+# PER_HOST_CONCURRENCY, PER_HOST_DELAY), then goes back to the queue for when the host
+# said, at most MAX_DEFERRALS times (the next beat run tries again anyway).
+HOST_WAIT = 10.0
+MAX_DEFERRALS = 30
 
 
 # acks_on_failure_or_timeout: a collection that fails or hits its time limit is
@@ -48,13 +53,15 @@ _COLLECT_SOFT, _COLLECT_HARD = collect_time_limits(settings)  # see celery_app.c
 # that always times out would only keep a worker busy with it.
 @app.task(name="digest.collect", soft_time_limit=_COLLECT_SOFT, time_limit=_COLLECT_HARD,
           acks_on_failure_or_timeout=True)
-def collect(feed_id: str) -> dict[str, object]:
+def collect(feed_id: str, deferrals: int = 0) -> dict[str, object]:
     try:
-        result = collect_feed(_store(), settings, feed_id)
+        result = collect_feed(_store(), settings, feed_id, host_wait=HOST_WAIT)
     except SoftTimeLimitExceeded:
         log.warning("feed %s: collection stopped after %d s (soft time limit)", feed_id, _COLLECT_SOFT)
         return {"feed": feed_id, "new": 0, "error": f"collection took longer than {_COLLECT_SOFT} s"}
-    return {"feed": feed_id, "new": result.new, "error": result.error}
+    if result.deferred is not None and deferrals < MAX_DEFERRALS:
+        collect.apply_async((feed_id, deferrals + 1), countdown=result.deferred)
+    return {"feed": feed_id, "new": result.new, "error": result.error, "deferred": result.deferred}
 
 
 @app.task(name="digest.send_issue")
@@ -66,7 +73,9 @@ def send_issue(list_slug: str) -> str:
 
 @app.task(name="digest.tick", ignore_result=True)
 def tick() -> list[str]:
-    """Beat entry (every SCHEDULE_TICK_SECONDS): start the issues that are due (digest/dispatch.py)."""
+    """Beat entry (every SCHEDULE_TICK_SECONDS): start the issues that are due (digest/dispatch.py),
+    and settle the sends under way (a dead sender's batch shows as unconfirmed; finished issues are done)."""
+    settle_sends(_store())
     return dispatch.tick(_store(), settings, datetime.now(timezone.utc), lambda lst, slot: start_slot.delay(lst, slot))
 
 

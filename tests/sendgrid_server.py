@@ -54,6 +54,7 @@ class SendGridStub:
         self.statuses: Counter[int] = Counter()
         self.invalid: list[str] = []
         self.auth: set[str] = set()
+        self.arrived = 0  # requests received, counted before any delay
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +90,8 @@ class SendGridStub:
 
     def handle(self, path: str, auth: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
         b = self.behaviour
+        with self.lock:
+            self.arrived += 1
         if b.delay:
             time.sleep(b.delay)
         with self.lock:

@@ -42,7 +42,9 @@ def test_every_reader_gets_their_variant_once_with_their_own_links(store, settin
     for body in stub.requests:
         assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert body["headers"]["List-Id"] == "The Weekly Planet <weekly.planet.example>"
-        assert body["custom_args"] == {"list": "weekly", "issue": plan.issue_id}
+        assert body["custom_args"] == {"list": "weekly", "issue": plan.issue_id,
+                                       "batch": body["custom_args"]["batch"]}
+        assert body["custom_args"]["batch"] in plan.batches
         assert body["content"][0]["type"] == "text/plain"
         html = body["content"][1]["value"]
         token_marker = plan.rendered.markers.token

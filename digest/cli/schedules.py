@@ -131,7 +131,7 @@ def _counts(ledger: Ledger, issue: str) -> str:
 @pass_ctx
 def issues_approve(ctx: Context, issue_id: str, here: bool, no_wait: bool) -> None:
     """Approve an issue waiting for approval: it is planned with what is new now, and sent."""
-    from digest.cli.send import print_issue_status, wait_for_issue
+    from digest.cli.send import exit_unless_settled, print_issue_status, wait_for_issue
     from digest.deliver import make_sender
     from digest.deliver.send import send_inline
     from digest.dispatch import approve
@@ -149,4 +149,4 @@ def issues_approve(ctx: Context, issue_id: str, here: bool, no_wait: bool) -> No
         if no_wait:
             return
         wait_for_issue(ctx, issue_id)
-    print_issue_status(ctx, issue_id)
+    exit_unless_settled(print_issue_status(ctx, issue_id), issue_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -37,7 +38,7 @@ def send_now(ctx: Context, list_slug: str, here: bool, no_wait: bool, force: boo
         if no_wait:
             return
         wait_for_issue(ctx, plan.issue_id)
-    print_issue_status(ctx, plan.issue_id)
+    exit_unless_settled(print_issue_status(ctx, plan.issue_id), plan.issue_id)
 
 
 def wait_for_issue(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
@@ -51,14 +52,19 @@ def wait_for_issue(ctx: Context, issue_id: str, poll: float = 0.5) -> None:
             click.echo(f"  {line}", err=True)
             last, since = line, time.monotonic()
         elif time.monotonic() - since > 30:
-            click.echo("  no batch has moved for 30 s: is a worker consuming the 'send' queue? "
-                       "(celery -A digest.celery_app worker -Q send, or send with --here)", err=True)
+            if status.states.get("submitting"):  # a request in flight: its lease says when it is given up
+                click.echo("  a batch has been in flight for 30 s; if its worker died it shows as unconfirmed "
+                           "within a minute", err=True)
+            elif status.states.get("pending"):
+                click.echo("  no batch has moved for 30 s: is a worker consuming the 'send' queue? "
+                           "(celery -A digest.celery_app worker -Q send, or send with --here)", err=True)
             since = time.monotonic()
         time.sleep(poll)
     ledger.mark_done_if_finished(issue_id)
 
 
-def print_issue_status(ctx: Context, issue_id: str) -> None:
+def print_issue_status(ctx: Context, issue_id: str) -> bool:
+    """Print an issue's state; False when it needs the operator (halted, failed or unconfirmed batches)."""
     from digest.deliver.ledger import Ledger
 
     status = Ledger(ctx.store).status(issue_id)
@@ -77,7 +83,17 @@ def print_issue_status(ctx: Context, issue_id: str) -> None:
         click.echo(f"  {p['state']:<12} batch {p['batch']}: {p.get('recipients', '?')} recipients; "
                    f"{p.get('error', '')}")
     if any(p["state"] == "unconfirmed" for p in status.problems):
-        click.echo(f"  resolve each: digest send resolve {issue_id} BATCH --resend | --mark-sent")
+        click.echo(f"  look each up in SendGrid's activity feed (custom arg batch=BATCH; its addresses: "
+                   f"digest send batch {issue_id} BATCH),\n"
+                   f"  then resolve it: digest send resolve {issue_id} BATCH --resend | --mark-sent")
+    return "halted" not in status.meta and not status.problems
+
+
+def exit_unless_settled(fine: bool, issue_id: str) -> None:
+    """An issue that is halted or has failed or unconfirmed batches is not a success: exit 1."""
+    if not fine:
+        click.echo(f"issue {issue_id} needs attention (see above)", err=True)
+        sys.exit(1)
 
 
 @send.command("status")
@@ -89,12 +105,28 @@ def send_status(ctx: Context, issue_id: str | None, list_slug: str | None) -> No
     from digest.deliver.ledger import Ledger
 
     if issue_id:
-        print_issue_status(ctx, issue_id)
+        exit_unless_settled(print_issue_status(ctx, issue_id), issue_id)
         return
     slugs = [list_slug] if list_slug else [lst.slug for lst in ctx.store.lists()]
     for slug in slugs:
         for issue in Ledger(ctx.store).issues(slug)[-5:]:
             print_issue_status(ctx, issue)
+
+
+@send.command("batch")
+@click.argument("issue_id")
+@click.argument("batch_id")
+@pass_ctx
+def send_batch_addresses(ctx: Context, issue_id: str, batch_id: str) -> None:
+    """One batch's state and addresses, to look it up in SendGrid's activity feed."""
+    from digest.deliver.ledger import Ledger, state_kind
+
+    ledger = Ledger(ctx.store)
+    state = ledger.batch_state(issue_id, batch_id)
+    click.echo(f"batch {batch_id} of {issue_id}: {state_kind(state)}, {ledger.planned(issue_id, batch_id)} "
+               f"addresses (SendGrid custom args: issue={issue_id} batch={batch_id})")
+    for email in ledger.members(issue_id, batch_id):
+        click.echo(email)
 
 
 @send.command("resolve")
@@ -109,7 +141,11 @@ def send_resolve(ctx: Context, issue_id: str, batch_id: str, action: str | None)
 
     if action is None:
         raise InvalidInput("say --resend or --mark-sent")
-    result = Ledger(ctx.store).resolve(issue_id, batch_id, resend=action == "resend")
+    ledger = Ledger(ctx.store)
+    ledger.batch_state(issue_id, batch_id)  # unknown issue or batch: an error naming it
+    result = ledger.resolve(issue_id, batch_id, resend=action == "resend")
+    if result.startswith("left alone"):
+        raise InvalidInput(f"batch {batch_id} of {issue_id} is not unconfirmed or failed: {result}")
     click.echo(f"batch {batch_id}: {result}")
     if result == "resend":
         click.echo(f"queue it with: digest send resume {issue_id}")
@@ -136,4 +172,4 @@ def send_resume(ctx: Context, issue_id: str, here: bool) -> None:
 
         click.echo(f"queued {enqueue_batches(issue_id)} batches")
         wait_for_issue(ctx, issue_id)
-    print_issue_status(ctx, issue_id)
+    exit_unless_settled(print_issue_status(ctx, issue_id), issue_id)

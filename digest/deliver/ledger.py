@@ -9,6 +9,7 @@ Keys (built with Store.key, under the same prefix as the rest of the store):
     P:issue:{I}:batches         hash  batch id -> state (see below)
     P:issue:{I}:info            hash  batch id -> JSON: recipients, attempts, last error
     P:issue:{I}:counts          hash  planned, accepted, suppressed, failed, requests
+    P:issue:{I}:lease:{B}       string the claim's token while a sender holds batch B (expires)
     P:list:{L}:issues           zset  issue ids by creation time
 
 A batch is a list of segments, rank ranges of frozen copies whose topic choices
@@ -41,6 +42,10 @@ A batch is a fixed set of addresses from the moment the issue is planned.
    sending. If the first worker was only slow, its own report (same T) still
    lands. So a crash can leave only the batches in flight at that instant
    unconfirmed; `digest send status` lists them and the operator resolves each.
+   A claim also takes a lease (LEASE_SECONDS, renewed just before the request to
+   SENDGRID_TIMEOUT plus a margin); a batch still submitting when its lease runs
+   out is marked unconfirmed by the next look at the issue's status, so a dead
+   sender shows within a minute, not after the broker's visibility timeout.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digest.addresses import address_hash
+from digest.errors import InvalidInput
 from digest.store import Store
 
 Segment = tuple[int, int, int]  # mask, first rank, count
@@ -70,8 +76,11 @@ return {emails, redis.call('HMGET', KEYS[1], unpack(emails)), redis.call('HMGET'
 """
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
+# How long a claim holds before a batch still "submitting" counts as its sender's
+# crash. Renewed (send.py) to SENDGRID_TIMEOUT + a margin just before the request.
+LEASE_SECONDS = 45
 
-# KEYS: batches hash, issue hash. ARGV: batch id, token.
+# KEYS: batches hash, issue hash, the batch's lease. ARGV: batch id, token, lease seconds.
 _CLAIM = """
 local s = redis.call('HGET', KEYS[1], ARGV[1])
 if not s then return 'missing' end
@@ -79,6 +88,7 @@ if redis.call('HEXISTS', KEYS[2], 'halted') == 1 then return 'halted' end
 local kind = string.match(s, '^[a-z]+')
 if kind == 'pending' or kind == 'retry' then
   redis.call('HSET', KEYS[1], ARGV[1], 'submitting|' .. ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
   return 'claimed'
 end
 if kind == 'submitting' then
@@ -100,6 +110,18 @@ if new == 'unconfirmed' then new = 'unconfirmed|' .. ARGV[2] end
 redis.call('HSET', KEYS[1], ARGV[1], new)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# A submitting batch whose lease ran out: its sender died (or hangs) mid-request.
+# Nobody can know whether SendGrid got it, so it is unconfirmed, as a redelivered
+# claim would find it; the holder's own late report (same token) still lands.
+# KEYS: batches, lease. ARGV: batch. Returns 1 if it moved.
+_STALE = """
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s or string.match(s, '^[a-z]+') ~= 'submitting' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], 'unconfirmed|' .. string.sub(s, 12))
 return 1
 """
 
@@ -138,6 +160,7 @@ class Ledger:
         self._claim = self.r.register_script(_CLAIM)
         self._finish = self.r.register_script(_FINISH)
         self._resolve = self.r.register_script(_RESOLVE)
+        self._stale = self.r.register_script(_STALE)
         self._fetch = self.r.register_script(_FETCH)
 
     def k(self, issue_id: str, *parts: object) -> str:
@@ -221,6 +244,9 @@ class Ledger:
         return sorted(b for b, s in rows.items() if kinds is None or state_kind(s) in kinds)
 
     def status(self, issue_id: str) -> IssueStatus:
+        """Every batch's state and the issue's counts, as they truly are: batches whose
+        sender died mid-request are marked unconfirmed first (expire_stale)."""
+        self.expire_stale(issue_id)
         meta = self.meta(issue_id)
         states: dict[str, int] = {}
         problems = []
@@ -230,7 +256,8 @@ class Ledger:
             kind = state_kind(state)
             states[kind] = states.get(kind, 0) + 1
             if kind in ("unconfirmed", "failed"):
-                problems.append({"batch": batch, "state": kind, **json.loads(info.get(batch, "{}"))})
+                problems.append({"batch": batch, "state": kind, "recipients": self.planned(issue_id, batch),
+                                 **json.loads(info.get(batch, "{}"))})
         counts = {k: int(v) for k, v in self.r.hgetall(self.k(issue_id, "counts")).items()}
         return IssueStatus(issue_id, meta, counts, states, problems)
 
@@ -239,8 +266,36 @@ class Ledger:
 
     # -- the state machine -----------------------------------------------------
 
-    def claim(self, issue_id: str, batch_id: str, token: str) -> str:
-        return str(self._claim(keys=[self.k(issue_id, "batches"), self.k(issue_id)], args=[batch_id, token]))
+    def claim(self, issue_id: str, batch_id: str, token: str, lease: float = LEASE_SECONDS) -> str:
+        """Take a batch to send it, with a lease of `lease` seconds (renew it with `hold`)."""
+        keys = [self.k(issue_id, "batches"), self.k(issue_id), self.k(issue_id, "lease", batch_id)]
+        return str(self._claim(keys=keys, args=[batch_id, token, max(1, int(lease))]))
+
+    def hold(self, issue_id: str, batch_id: str, token: str, lease: float) -> None:
+        """Renew a claimed batch's lease, just before its request goes out."""
+        self.r.set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
+
+    def expire_stale(self, issue_id: str) -> list[str]:
+        """Mark unconfirmed every submitting batch whose lease ran out (its sender died
+        mid-request), so a crash shows within a lease instead of a visibility timeout."""
+        moved = []
+        for batch_id in self.batch_ids(issue_id, ("submitting",)):
+            if self._stale(keys=[self.k(issue_id, "batches"), self.k(issue_id, "lease", batch_id)], args=[batch_id]):
+                moved.append(batch_id)
+        return moved
+
+    def batch_state(self, issue_id: str, batch_id: str) -> str:
+        """A batch's state; InvalidInput naming the issue or batch when there is no such thing."""
+        if not self.r.exists(self.k(issue_id)):
+            raise InvalidInput(f"unknown issue: {issue_id!r}")
+        state = self.r.hget(self.k(issue_id, "batches"), batch_id)
+        if state is None:
+            raise InvalidInput(f"issue {issue_id} has no batch {batch_id!r}")
+        return state
+
+    def planned(self, issue_id: str, batch_id: str) -> int:
+        """How many addresses a batch holds (before any suppression at send time)."""
+        return sum(count for _, _, count in self.segments(issue_id, batch_id))
 
     def finish(
         self, issue_id: str, batch_id: str, token: str, state: str, info: dict[str, Any],
@@ -255,7 +310,8 @@ class Ledger:
     def resolve(self, issue_id: str, batch_id: str, *, resend: bool) -> str:
         """Operator's call on an unconfirmed (or failed) batch: send it again, or count it sent."""
         keys = [self.k(issue_id, "batches"), self.k(issue_id, "counts"), self.k(issue_id, "info")]
-        recipients = json.loads(self.r.hget(self.k(issue_id, "info"), batch_id) or "{}").get("recipients", 0)
+        info = json.loads(self.r.hget(self.k(issue_id, "info"), batch_id) or "{}")
+        recipients = info.get("recipients", self.planned(issue_id, batch_id))  # no report: what it held
         for kind in ("unconfirmed", "failed"):
             if resend:
                 result = self._resolve(keys=keys, args=[batch_id, kind, "retry", "", 0])

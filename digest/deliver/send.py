@@ -29,12 +29,14 @@ from digest.issue import next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.pauses import resume_due_pauses
-from digest.render import RenderedIssue, premailer_calls
+from digest.render import RenderedIssue, archive_url, premailer_calls
 from digest.store import Record, Store
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+# A claimed batch's lease: the request's own timeout and this much for the rest.
+LEASE_MARGIN = 15
 
 
 @dataclass
@@ -81,6 +83,9 @@ def _prepare_issue(
     store: Store, settings: Settings, list_slug: str, now: datetime, again: bool, issue_id: str | None,
 ) -> Plan:
     digest_list = store.get_list(list_slug)
+    if not digest_list.postal_address:  # the law (CAN-SPAM) wants it in every issue; previews show its absence
+        raise InvalidInput(f"list {list_slug!r} has no postal address (setting postal_address), which every issue "
+                           f"must carry: set it with `digest lists add {list_slug} ... --postal-address \"...\"`")
     calls_before = premailer_calls()
     content, rendered = next_issue(store, settings, list_slug, now=now, again=again)
     if content.is_empty:
@@ -93,6 +98,7 @@ def _prepare_issue(
     resume_due_pauses(store, list_slug, now)  # readers whose pause ended get this issue
     ledger = Ledger(store)
     issue_id = issue_id or ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
+    rendered.web_url = archive_url(settings.base_url, list_slug, issue_id)  # "view in browser": this issue
     store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())
@@ -209,7 +215,7 @@ def build_envelope(
         reply_to=digest_list.reply_to,
         recipients=recipients,
         headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click", "List-Id": list_id_header(digest_list)},
-        custom_args={"list": list_slug, "issue": issue_id},
+        custom_args={"list": list_slug, "issue": issue_id, "batch": batch_id},  # traceable in SendGrid
         categories=["digest", list_slug],
     )
     return envelope, len(emails) - len(recipients)
@@ -229,7 +235,7 @@ def send_batch(
         # leaves nothing unconfirmed.
         RateLimiter(store, settings.send_rate).acquire(sum(n for _, _, n in ledger.segments(issue_id, batch_id)))
     token = uuid.uuid4().hex
-    claim = ledger.claim(issue_id, batch_id, token)
+    claim = ledger.claim(issue_id, batch_id, token, lease=settings.sendgrid_timeout + LEASE_MARGIN)
     if claim != "claimed":
         return claim
     try:
@@ -250,6 +256,7 @@ def send_batch(
         ledger.finish(issue_id, batch_id, token, "skipped", {"recipients": 0}, suppressed=suppressed)
         return "skipped"
     info = {"recipients": n, "attempts": attempt, "at": time.time()}
+    ledger.hold(issue_id, batch_id, token, settings.sendgrid_timeout + LEASE_MARGIN)
     try:
         sender.send(envelope)
     except TransportError as exc:
@@ -293,3 +300,23 @@ def send_inline(store: Store, settings: Settings, sender: Sender, issue_id: str)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     ledger.mark_done_if_finished(issue_id)
     return outcomes
+
+
+def settle_sends(store: Store, recent: int = 5) -> dict[str, list[str]]:
+    """Look after the lists' recent issues that are still sending (the beat's tick runs it):
+    batches whose sender died mid-request become unconfirmed (and are logged), and an
+    issue whose batches are all settled is marked done, whether or not anyone waited on it.
+    Returns the batches found stale, by issue."""
+    ledger = Ledger(store)
+    stale: dict[str, list[str]] = {}
+    for digest_list in store.lists():
+        for issue_id in ledger.issues(digest_list.slug)[-recent:]:
+            if ledger.meta(issue_id).get("status") != "sending":
+                continue
+            moved = ledger.expire_stale(issue_id)
+            if moved:
+                stale[issue_id] = moved
+                log.error("issue %s: batches %s were in flight when their sender stopped; they are unconfirmed: "
+                          "check SendGrid's activity feed, then digest send resolve", issue_id, ", ".join(moved))
+            ledger.mark_done_if_finished(issue_id)
+    return stale
