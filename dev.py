@@ -52,6 +52,9 @@ def main() -> int:
         "lint": [str(BIN / "ruff"), "check", "digest", "tests", "bench", "dev.py", *rest],
         "bench": [str(BIN / "python"), str(ROOT / "bench" / bench), *rest],
     }
+    if verb in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
     if verb not in commands:
         print(__doc__)
         return 2

@@ -84,6 +84,19 @@ class Settings(BaseSettings):
     title_max_chars: int = Field(default=300, ge=20)
     summary_max_chars: int = Field(default=20_000, ge=200)  # article text kept (HTML and plain)
     feed_backoff_max_hours: float = Field(default=24.0, gt=0)
+    # Politeness (digest/collect/politeness.py): consecutive failures before a feed is
+    # paused; per host, at most this many requests at once and this many seconds
+    # between the starts of two, across every collecting process (kept in Redis);
+    # fetches at once in one `collect_all`.
+    feed_max_failures: int = Field(default=10, ge=1)
+    per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    per_host_delay: float = Field(default=1.0, ge=0, le=60)
+    collect_threads: int = Field(default=16, ge=1, le=256)
+    # Full text (digest/collect/fulltext.py): article pages read per feed per collection,
+    # newest first (0: none), and the length under which a feed's text is a teaser
+    # for feeds in "auto" mode.
+    fulltext_max_pages: int = Field(default=10, ge=0, le=200)
+    fulltext_min_chars: int = Field(default=500, ge=0, le=100_000)
     collect_schedule: str = "*/30 * * * *"  # cron, for the beat entry
     # How often beat looks for lists whose issue is due (digest/dispatch.py). An issue
     # goes out at most this long after its slot.
@@ -117,6 +130,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^(rediss?|unix)://", value):
+            raise ValueError("must be a Redis URL such as redis://localhost:6379/0")
+        return value
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^(rediss?|unix|amqps?|pyamqp)://", value):
+            raise ValueError("must be a broker URL such as redis://localhost:6379/0 or amqp://localhost:5672//")
+        return value
 
     @field_validator("secret_key", "editor_credential", "inbound_parse_secret", mode="before")
     @classmethod

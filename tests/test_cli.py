@@ -31,7 +31,7 @@ def test_lists_topics_feeds_and_subscribers_round_trip(run, store):
     assert run("subscribers", "add", "weekly", "Ann@Example.com", "--name", "Ann").returncode == 0
     assert "planet\thttps://planet.example/feed.xml\tlast ok never\tok" in run("feeds", "ls").stdout
     assert "space\tSpace\tRockets.\tnasa, rocket" in run("topics", "ls", "--list", "weekly").stdout
-    assert "weekly\tWeekly\ten\t1 active subscribers" in run("lists", "ls").stdout
+    assert "weekly\tWeekly\ten\t1 active subscriber\t" in run("lists", "ls").stdout
     assert "ann@example.com\tAnn\tactive\tall topics" in run("subscribers", "ls", "weekly").stdout
 
 
@@ -179,3 +179,19 @@ def test_export_neutralises_formulas_and_unsubscribe_and_rm_work(run, store, wee
     assert store.subscriber_count("weekly") == 0
     r = run("subscribers", "rm", "weekly", "gus@example.com")
     assert r.returncode == 1 and "unknown subscriber" in r.stderr
+
+
+def test_a_bad_or_missing_redis_url_is_named_not_a_traceback(run):
+    r = run("lists", "ls", REDIS_URL="garbage")
+    assert r.returncode == 1 and "REDIS_URL" in r.stderr and "must be a Redis URL" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("lists", "ls", REDIS_URL="")  # unset: the default is used, and said so
+    assert "REDIS_URL is not set; using redis://127.0.0.1:6379/0" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dev_py_help_is_not_an_error():
+    from pathlib import Path
+
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "dev.py"), "--help"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "python3 dev.py demo" in r.stdout

@@ -13,6 +13,8 @@ from digest.config import Settings, load_settings
 from digest.errors import DigestError, InvalidInput
 from digest.store import Store
 
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
 
 class Context:
     def __init__(self) -> None:
@@ -28,12 +30,16 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            url = self.settings.redis_url or "redis://127.0.0.1:6379/0"
+            url = self.settings.redis_url or DEFAULT_REDIS
+            if not self.settings.redis_url:
+                click.echo(f"note: REDIS_URL is not set; using {url}", err=True)
             store = Store.from_url(url, self.settings.redis_prefix)
             try:
                 store.r.ping()
             except (redis.RedisError, OSError) as exc:
-                raise DigestError(f"no Redis answers at REDIS_URL={url}: {exc}") from None
+                hint = "" if self.settings.redis_url else \
+                    " (set REDIS_URL, or try everything on its own Redis with: python3 dev.py demo)"
+                raise DigestError(f"no Redis answers at REDIS_URL={url}: {exc}{hint}") from None
             self._store = store
         return self._store
 

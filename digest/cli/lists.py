@@ -58,4 +58,5 @@ def lists_ls(ctx: Context) -> None:
     for lst in ctx.store.lists():
         count = ctx.store.subscriber_count(lst.slug)
         when = lst.schedule.describe() if lst.schedule else "sent by hand"
-        click.echo(f"{lst.slug}\t{lst.name}\t{lst.locale}\t{count} active subscribers\t{when}")
+        click.echo(f"{lst.slug}\t{lst.name}\t{lst.locale}\t{count} active subscriber{'' if count == 1 else 's'}"
+                   f"\t{when}")
