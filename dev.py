@@ -6,6 +6,7 @@
     python3 dev.py lint     the same install, then ruff
     python3 dev.py bench    the same install, then the delivery benchmark (bench/send.py)
     python3 dev.py bench import   the same, the import benchmark (bench/import.py)
+    python3 dev.py bench collect  the same, the collection benchmark (bench/collect.py)
 
 Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
 """
@@ -44,8 +45,8 @@ def install(extras: str = "") -> None:
 def main() -> int:
     verb, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     bench = "send.py"
-    if verb == "bench" and rest[:1] == ["import"]:
-        bench, rest = "import.py", rest[1:]
+    if verb == "bench" and rest[:1] in (["import"], ["collect"]):
+        bench, rest = f"{rest[0]}.py", rest[1:]
     commands = {
         "demo": [str(BIN / "digest"), "demo", *rest],
         "test": [str(BIN / "python"), "-m", "pytest", *rest],

@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 # Time a collection may spend besides its fetch: resolving the feed's host (the
 # system resolver's timeouts, not the fetch deadline, bound getaddrinfo: 5 s per
 # try and server by default), parsing up to FETCH_MAX_BYTES (5 MB of XML parses
-# in a few seconds) and storing up to FEED_MAX_ITEMS articles (a Redis round trip
-# and an HTML clean-up each, well under a second per hundred).
+# in a few seconds), storing up to FEED_MAX_ITEMS articles (a Redis round trip
+# and an HTML clean-up each, well under a second per hundred), and waiting up to
+# digest.tasks.HOST_WAIT (10 s) for a slot of the feed's host.
 COLLECT_PROCESSING_SECONDS = 60
 # Between the soft limit (SoftTimeLimitExceeded in the task, which logs it) and the
 # hard one (the pool kills the process): time for the task to unwind.

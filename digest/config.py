@@ -87,11 +87,13 @@ class Settings(BaseSettings):
     # Politeness (digest/collect/politeness.py): consecutive failures before a feed is
     # paused; per host, at most this many requests at once and this many seconds
     # between the starts of two, across every collecting process (kept in Redis);
-    # fetches at once in one `collect_all`.
+    # fetches at once in each process of one `collect_all`.
     feed_max_failures: int = Field(default=10, ge=1)
     per_host_concurrency: int = Field(default=2, ge=1, le=64)
     per_host_delay: float = Field(default=1.0, ge=0, le=60)
-    collect_threads: int = Field(default=16, ge=1, le=256)
+    collect_threads: int = Field(default=8, ge=1, le=256)
+    # Processes one `collect_all` deals its feeds over (0: one per CPU once there are enough feeds).
+    collect_processes: int = Field(default=0, ge=0, le=64)
     # Full text (digest/collect/fulltext.py): article pages read per feed per collection,
     # newest first (0: none), and the length under which a feed's text is a teaser
     # for feeds in "auto" mode.
@@ -116,6 +118,12 @@ class Settings(BaseSettings):
     inbound_parse_secret: SecretStr | None = None
     # The host whose MX points at SendGrid (e.g. parse.planet.example); "" = each list's from domain.
     inbound_parse_domain: str = ""
+    # Newsletters as a source (digest/collect/newsletter.py): Inbound Parse of another host
+    # (NEWSLETTER_INBOUND_DOMAIN, e.g. news.planet.example) posts to
+    # {NEWSLETTER_INBOUND_PATH}/{NEWSLETTER_INBOUND_SECRET}. Unset secret: no endpoint (404).
+    newsletter_inbound_path: str = "/webhooks/newsletters"
+    newsletter_inbound_secret: SecretStr | None = None
+    newsletter_inbound_domain: str = ""
 
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
 
@@ -149,7 +157,8 @@ class Settings(BaseSettings):
             raise ValueError("must be a broker URL such as redis://localhost:6379/0 or amqp://localhost:5672//")
         return value
 
-    @field_validator("secret_key", "editor_credential", "inbound_parse_secret", mode="before")
+    @field_validator("secret_key", "editor_credential", "inbound_parse_secret", "newsletter_inbound_secret",
+                     mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -200,14 +209,14 @@ class Settings(BaseSettings):
             load_public_key(value)  # ValueError naming what is wrong
         return value
 
-    @field_validator("sendgrid_webhook_path", "inbound_parse_path")
+    @field_validator("sendgrid_webhook_path", "inbound_parse_path", "newsletter_inbound_path")
     @classmethod
     def _url_path(cls, value: str) -> str:
         if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
             raise ValueError("must be a URL path like /webhooks/sendgrid/events (letters, digits, . _ ~ -)")
         return value
 
-    @field_validator("inbound_parse_secret")
+    @field_validator("inbound_parse_secret", "newsletter_inbound_secret")
     @classmethod
     def _url_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value.get_secret_value()):
@@ -215,7 +224,7 @@ class Settings(BaseSettings):
                              "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
-    @field_validator("inbound_parse_domain")
+    @field_validator("inbound_parse_domain", "newsletter_inbound_domain")
     @classmethod
     def _domain(cls, value: str) -> str:
         value = value.strip().lower()

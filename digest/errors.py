@@ -37,9 +37,12 @@ class FeedError(DigestError):
 
 
 class FetchError(FeedError):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    """`status`: the HTTP status that failed the fetch (None: no answer, or not usable)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class RedisUnavailable(DigestError):

@@ -49,7 +49,7 @@ def handle_unsubscribe_mail(store: Store, signer: TokenSigner, form: Mapping[str
     lists = _named_lists(form, subject)
     if not lists:
         return "ignored: no token and no list named"
-    sender, why_not = _authenticated_sender(form)
+    sender, why_not = authenticated_sender(form)
     if sender is None:
         return f"ignored: {why_not}"
     return "; ".join(_unsubscribe(store, s, sender, "as the authenticated sender") for s in lists)
@@ -99,7 +99,7 @@ def _named_lists(form: Mapping[str, str], subject: str) -> list[str]:
     return [s for s in dict.fromkeys(found) if SLUG.fullmatch(s)][:MAX_LISTS]
 
 
-def _authenticated_sender(form: Mapping[str, str]) -> tuple[str | None, str]:
+def authenticated_sender(form: Mapping[str, str]) -> tuple[str | None, str]:
     """The sender's address when SendGrid vouches for its domain, else (None, why not)."""
     envelope_from = _envelope(form).get("from")
     envelope_from = envelope_from if isinstance(envelope_from, str) else ""

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MORE_NEWS = "more"  # the pseudo-topic that collects what matches no topic
@@ -28,17 +28,45 @@ def check_slug(value: str) -> str:
 
 class Feed(BaseModel):
     id: str
-    url: str
+    url: str = ""  # required for kind "feed"; a newsletter has none
     name: str = ""
+    # Fetch the article page for teasers ("auto"), for every entry, or never (digest/collect/fulltext.py).
+    full_text: Literal["auto", "always", "never"] = "auto"
+    # The collector's verdict: paused after FEED_MAX_FAILURES failures in a row (until
+    # `digest feeds resume`), retired by a 410 Gone (never fetched again); `status_reason`
+    # says why, in the words of the error that did it.
+    status: Literal["active", "paused", "retired"] = "active"
+    status_reason: str = ""
+    status_since: datetime | None = None
+    # "newsletter": no URL, never fetched; mail to its inbound address from one of its
+    # `senders` (addresses, or "@domain") becomes its articles (digest/collect/newsletter.py).
+    kind: Literal["feed", "newsletter"] = "feed"
+    senders: list[str] = Field(default_factory=list, max_length=50)
+    categories: list[str] = Field(default_factory=list, max_length=10)  # OPML folders, exported back
 
     _id = field_validator("id")(classmethod(lambda cls, v: check_slug(v)))
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
+        if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
+
+    @field_validator("senders")
+    @classmethod
+    def _senders(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in value]
+        for sender in cleaned:
+            if not re.fullmatch(r"[^@\s]{0,64}@([a-z0-9-]{1,63}\.)+[a-z]{2,63}", sender):
+                raise ValueError(f"{sender!r} is not an address or @domain")
+        return list(dict.fromkeys(cleaned))
+
+    @model_validator(mode="after")
+    def _url_unless_newsletter(self) -> Feed:
+        if self.kind == "feed" and not self.url:
+            raise ValueError("a feed needs an http(s) URL")
+        return self
 
 
 class FeedState(BaseModel):
@@ -52,6 +80,12 @@ class FeedState(BaseModel):
     error_count: int = 0
     next_fetch_at: datetime | None = None
     articles_total: int = 0
+    # What the feed itself asks of readers, from its last parse (kept for the 304s):
+    # RSS <ttl> in minutes, and the UTC hours (0-23) and weekdays (0 = Monday) of
+    # <skipHours>/<skipDays>.
+    ttl_minutes: int | None = None
+    skip_hours: list[int] = Field(default_factory=list)
+    skip_days: list[int] = Field(default_factory=list)
 
 
 class Topic(BaseModel):
@@ -171,6 +205,11 @@ class DigestList(BaseModel):
     locale: str = "en"
     timezone: str = "UTC"
     description: str = ""  # "why you get this", shown in the footer
+    # The sender's postal address, in every issue's footer (CAN-SPAM): an issue of a
+    # list without one is not planned (digest.deliver.send), only previewed.
+    postal_address: str = Field(default="", max_length=300)
+    intro: str = Field(default="", max_length=1000)  # the editor's note at the top of each issue
+    subject_max_chars: int = Field(default=70, ge=30, le=150)  # subjects are cut at a word below this
     topics: list[Topic] = Field(default_factory=list)  # its sections, in order; More news comes last
     feeds: list[str] = Field(default_factory=list)  # empty = every feed
     window_days: int = Field(default=7, ge=1, le=60)
@@ -187,6 +226,12 @@ class DigestList(BaseModel):
     @classmethod
     def _reply_to(cls, value: str | None) -> str | None:
         return check_from_email(value) if value else None
+
+    @field_validator("postal_address", "intro")
+    @classmethod
+    def _one_paragraph(cls, value: str) -> str:
+        """One line of printable text: line breaks and control characters become spaces."""
+        return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
 
     @field_validator("timezone")
     @classmethod

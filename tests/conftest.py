@@ -45,6 +45,7 @@ def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET,  # type: ignore[arg-type]
         sendgrid_api_key=None,
         fetch_allow_networks=LOOPBACK_NETWORKS,  # the loopback feed servers of the tests
+        per_host_delay=0.0,  # every test feed is on 127.0.0.1; tests/test_politeness.py sets its own
     )
 
 
@@ -79,6 +80,7 @@ def weekly(store: Store, topics: list[Topic]) -> DigestList:
     lst = DigestList(
         slug="weekly", name="The Weekly Planet", from_email="news@planet.example",
         from_name="The Weekly Planet", description="you signed up at planet.example", topics=topics,
+        postal_address="Planet Media, 1 Orbit Road, Springfield, IL 62701, USA",
     )
     store.add_list(lst)
     return lst

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from digest.collect.collector import collect_feed
+import pytest
+
+from digest.collect.collector import collect_all, collect_feed
+from digest.errors import NotFound
+from digest.models import FeedState
 from digest.store import Store
 from tests.factories import add_feed as add
 
@@ -111,3 +115,37 @@ def test_the_same_story_from_two_feeds_is_kept_once(store, settings, server):
     mirrored = collect_feed(store, settings, "mirror")
     assert (mirrored.new, mirrored.duplicates) == (0, 2)
     assert len(week(store)) == 2
+
+
+def test_one_feed_linking_one_page_twice_keeps_it_once(store, settings, server):
+    twice = RSS.replace("https://planet.example/b", "https://planet.example/a?id=7")
+    add(store, "rss", server.route("/rss", twice))
+    result = collect_feed(store, settings, "rss")
+    assert (result.new, result.duplicates) == (1, 1)  # saved in one round trip, each save still checked
+
+
+def test_collect_all_deals_feeds_over_processes_with_the_same_results(store, settings, server):
+    bodies = {f"f{n}": RSS.replace("planet.example/", f"p{n}.example/").replace("a-1", f"a-{n}")
+              .replace("b-1", f"b-{n}").replace("Markets calm", f"Markets calm {n}")
+              .replace("Rocket reaches orbit", f"Rocket {n} reaches orbit") for n in range(6)}
+    for feed_id, body in bodies.items():
+        add(store, feed_id, server.route(f"/{feed_id}", body))
+    add(store, "broken", server.route("/broken", status=500))
+    results = collect_all(store, settings, processes=3)
+    assert [r.feed_id for r in results] == ["broken", *bodies]
+    assert [(r.new, r.error) for r in results[1:]] == [(2, None)] * 6
+    assert "HTTP 500" in results[0].error and store.feed_state("broken").error_count == 1
+    assert len(week(store)) == 12
+    again = collect_all(store, settings, processes=3, force=True)
+    assert [(r.new, r.duplicates) for r in again[1:]] == [(0, 2)] * 6
+
+
+def test_a_feed_is_changed_only_into_a_valid_feed(store):
+    add(store, "planet", "https://planet.example/feed")
+    with pytest.raises(ValueError, match="not an http"):
+        store.update_feed("planet", url="ftp://planet.example/feed")
+    assert store.get_feed("planet").url == "https://planet.example/feed"
+    assert store.update_feed("planet", url="https://planet.example/rss").url == "https://planet.example/rss"
+    with pytest.raises(NotFound):
+        store.update_feed("nothere", url="https://planet.example/rss")
+    assert store.feed_states(["planet", "nothere"]) == {"planet": FeedState(), "nothere": FeedState()}

@@ -4,7 +4,11 @@ Everything here takes text a feed publisher wrote, so every function bounds its
 own work: HTML goes through lxml (whose parser stops at 256 levels of nesting)
 before nh3, because html5ever's tree builder is quadratic in nesting depth
 (200,000 nested tags took nh3 alone four minutes); tracking pixels are found on
-that parsed tree, before nh3 drops the style attributes that size or hide them.
+that parsed tree, before nh3 drops the style attributes that size or hide them,
+and so is page chrome (digest.collect.chrome: share bars, "Read more", cookie
+banners), before nh3 would keep the text of the tags it drops. Links that reach
+an email are absolute http(s) or mailto, images absolute http(s): relative ones
+are resolved against the page they came from, or dropped.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import hashlib
 import html as htmllib
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.etree import ParserError
+
+from digest.collect.chrome import remove_chrome
 
 # What may reach an email. No script, style, iframe, form, object or event
 # handler: nh3 drops every tag and attribute not named here.
@@ -49,6 +55,7 @@ TRACKER_HOSTS = (
 # C0 and C1 control characters except tab and newline, DEL, and lone surrogates
 # (JSON's "\ud800" decodes to one; Redis and lxml refuse them).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_SPACE = re.compile(r"\s")
 
 
 def strip_controls(text: str) -> str:
@@ -155,18 +162,76 @@ def _nh3(html: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_url_gate,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         strip_comments=True,
     ).strip()
 
 
-def sanitize_html(raw: str) -> str:
-    """Allow-listed HTML: safe in an email, with tracking pixels removed.
+def _url_gate(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's last word on URLs: links absolute http(s) or mailto, images absolute http(s).
+
+    nh3 alone passes relative and scheme-relative URLs, and any allowed scheme in an
+    img; it checks the scheme itself, so a prefix is all that is left to check here.
+    """
+    if tag == "a" and attribute == "href":
+        return value if value[:8].lower().startswith(("http://", "https://", "mailto:")) else None
+    if tag == "img" and attribute == "src":
+        return value if value[:8].lower().startswith(("http://", "https://")) else None
+    return value
+
+
+def safe_link(url: str | None, base: str = "") -> str | None:
+    """`url` as an absolute http(s) or mailto link (resolved against `base` if relative), or None."""
+    if not isinstance(url, str):
+        return None
+    url = strip_controls(url).strip()
+    if url.lower().startswith("mailto:"):
+        return url if len(url) > len("mailto:") and len(url) <= MAX_URL_CHARS else None
+    return safe_image(url, base)
+
+
+def safe_image(url: str | None, base: str = "") -> str | None:
+    """`url` as an absolute http(s) URL (resolved against `base` if relative), or None."""
+    if not isinstance(url, str):
+        return None
+    url = strip_controls(url).strip()
+    if base and url:
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return None
+    return http_url(url) or None
+
+
+def _absolute_urls(root: etree._Element, base: str) -> None:
+    """Resolve links and images against `base`; unlink what is not http(s)/mailto, drop such images."""
+    for link in root.iter("a"):
+        href = link.get("href")
+        if href is None:
+            continue
+        resolved = safe_link(href, base)
+        if resolved is None:
+            del link.attrib["href"]
+        else:
+            link.set("href", resolved)
+    for img in list(root.iter("img")):
+        src = safe_image(img.get("src"), base)
+        if src is None:  # data:, javascript:, a lazy-loading placeholder, or relative with no base
+            _drop(img)
+        else:
+            img.set("src", src)
+
+
+def sanitize_html(raw: str, *, base_url: str = "") -> str:
+    """Allow-listed HTML: safe in an email, with tracking pixels and page chrome removed.
 
     Pixels are found on lxml's tree of the raw HTML, while the style attribute
-    (`width:1px`, `display:none`) is still there to say so; nh3 then sanitizes
-    lxml's serialization, which is at most 256 levels deep.
+    (`width:1px`, `display:none`) is still there to say so; chrome is removed
+    from the same tree, and relative URLs resolved against `base_url` (the page
+    the HTML came from; without one they are dropped). nh3 then sanitizes lxml's
+    serialization, which is at most 256 levels deep.
     """
     raw = strip_controls(raw)
     if not raw or not raw.strip():
@@ -178,6 +243,8 @@ def sanitize_html(raw: str) -> str:
     for img in list(root.iter("img")):
         if _is_pixel(img):
             _drop(img)
+    remove_chrome(root)
+    _absolute_urls(root, http_url(base_url))
     return _nh3(etree.tostring(root, encoding="unicode", method="html"))
 
 
@@ -221,6 +288,38 @@ def truncate_text(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+# A sentence ends at . ! ? … (and closing quotes or brackets) before a space; not after
+# an initial ("J. Doe") or a common abbreviation.
+_SENTENCE_END = re.compile(r"(\w*)[.!?…。！？]+[\"'”’»)\]]*(?=\s)")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "vs", "etc", "eg", "ie", "no", "nr", "vol",
+                  "sra", "srta", "dra", "mme", "mlle", "bzw", "usw", "ca", "fig", "inc", "ltd", "co", "corp"}
+
+
+def excerpt(text: str, limit: int = 280) -> str:
+    """The start of `text` in at most `limit` characters, cut at the last sentence end.
+
+    The sentence end must lie past a third of the limit, so that a short "Oof."
+    is not all a reader gets; without one there, the text is cut at a word, with "…".
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    window = text[: limit + 1]  # a sentence may end right at the limit
+    ends = [m.end() for m in _SENTENCE_END.finditer(window)
+            if m.end() <= limit and m.end() >= limit // 3 and not _abbreviation(m.group(1))]
+    if ends:
+        return text[: ends[-1]]
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def _abbreviation(word: str) -> bool:
+    return len(word) == 1 or word.casefold() in _ABBREVIATIONS  # "J. Doe", "e.g. this", "Dr. Who"
+
+
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -238,7 +337,7 @@ def http_url(url: str | None) -> str:
     url = url.strip()
     if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
         return ""
-    if _CONTROLS.search(url) or any(ch.isspace() for ch in url):
+    if _CONTROLS.search(url) or _SPACE.search(url):
         return ""
     try:
         parts = urlsplit(url)

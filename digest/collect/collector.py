@@ -2,20 +2,32 @@
 under its own topics when it builds an issue: digest.topics.filing.)
 
 A feed that fails records its error and backs off; it never raises to the
-caller, so one broken feed never stops the others. Whatever a feed holds, what
-we keep of it is capped (Settings.feed_max_items, title_max_chars,
-summary_max_chars), and capped before the costly cleaning.
+caller, so one broken feed never stops the others. After FEED_MAX_FAILURES
+failures in a row it is paused, and a 410 Gone retires it: neither is fetched
+again until `digest feeds resume`. A permanent redirect (301, 308) that led to a
+good fetch moves its stored URL; a temporary one does not. When it is due again
+is digest.collect.politeness's business. Whatever a feed holds, what we keep of
+it is capped (Settings.feed_max_items, title_max_chars, summary_max_chars), and
+capped before the costly cleaning.
+
+`collect_all` fetches many feeds at once in one process (threads over one
+client, a queue per host); Celery fans the same work out over processes, one
+task per feed (digest.tasks).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from typing import Any
 
 import httpx
+import redis
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from digest.collect.clean import (
@@ -32,19 +44,19 @@ from digest.collect.clean import (
     truncate_html,
     truncate_text,
 )
+from digest.collect.fanout import deal, run_by_host
 from digest.collect.fetch import fetch_feed, make_client
+from digest.collect.fulltext import add_full_text
 from digest.collect.language import detect_language
 from digest.collect.parse import RawEntry, parse_feed
+from digest.collect.politeness import HostBusy, HostGate, backoff, host_of, next_check, skipped
 from digest.config import Settings
-from digest.errors import FeedError, InvalidInput
+from digest.errors import FeedError, InvalidInput, NotFound
 from digest.models import Article, Feed, FeedState
 from digest.store import Store
 
 log = logging.getLogger(__name__)
 
-FIRST_BACKOFF = timedelta(minutes=15)
-# The longest wait a server's Retry-After can impose on a feed (longer ones are cut to this).
-RETRY_AFTER_CAP = timedelta(days=7)
 # Caps with no setting of their own.
 AUTHOR_MAX_CHARS = 200
 SOURCE_MAX_CHARS = 200
@@ -85,8 +97,13 @@ class CollectResult:
     skipped_entries: int = 0
     over_cap: int = 0  # entries beyond feed_max_items, not read
     not_modified: bool = False
-    skipped: bool = False  # backing off: not fetched this time
+    skipped: bool = False  # not due (backing off, or asked to wait), or not active: not fetched this time
     error: str | None = None
+    deferred: float | None = None  # its host had no free slot: not fetched, ask again in this many seconds
+    moved_to: str | None = None  # a permanent redirect moved the feed here (its stored URL now)
+    status: str = "active"  # the feed's status after this collection: active, paused or retired
+    full_text: int = 0  # entries that got their article page's text (digest/collect/fulltext.py)
+    full_text_failed: int = 0  # pages that could not be read: those entries keep the feed's text
 
 
 def to_article(
@@ -186,16 +203,15 @@ def items_sharing_a_page(entries: list[RawEntry]) -> set[str]:
 
 
 def _backoff(state: FeedState, settings: Settings, retry_after: float | None, now: datetime) -> datetime:
-    exponent = min(max(0, state.error_count - 1), 20)  # 2**20 quarter hours is past any cap
-    delay = min(FIRST_BACKOFF * 2**exponent, timedelta(hours=min(settings.feed_backoff_max_hours, 24 * 366)))
-    if retry_after and math.isfinite(retry_after) and retry_after > 0:
-        delay = max(delay, timedelta(seconds=min(retry_after, RETRY_AFTER_CAP.total_seconds())))
-    return now + delay
+    return backoff(state.error_count, now, max_hours=settings.feed_backoff_max_hours, retry_after=retry_after,
+                   skip_hours=state.skip_hours, skip_days=state.skip_days)
 
 
 def store_entries(
     store: Store, settings: Settings, feed: Feed, source: str, entries: list[RawEntry], now: datetime,
+    client: httpx.Client | None = None,
 ) -> CollectResult:
+    """Clean and keep the newest entries; `client`: the collector's, for the article pages it reads."""
     result = CollectResult(feed.id)
     ttl = settings.article_ttl_days * 86400
     caps = Caps.from_settings(settings)
@@ -203,8 +219,11 @@ def store_entries(
     result.over_cap = len(entries) - len(kept)
     if result.over_cap:
         log.info("feed %s: %d entries, kept the newest %d", feed.id, len(entries), len(kept))
+    full = add_full_text(store, settings, feed, kept, client=client)  # teasers get their article page's text
+    kept, result.full_text, result.full_text_failed = full.entries, full.extracted, full.failed
     pages = items_sharing_a_page(kept)
     failed: Exception | None = None
+    articles: list[Article] = []
     for entry in kept:
         link = http_url(entry.link)
         keep_fragment = bool(link) and page_and_fragment(link)[0] in pages
@@ -221,7 +240,9 @@ def store_entries(
             failed = exc
             log.exception("feed %s: could not read an entry", feed.id)
             continue
-        if store.save_article(article, ttl) is None:
+        articles.append(article)
+    for duplicate_of in store.save_articles(articles, ttl):  # one round trip, in feed order
+        if duplicate_of is None:
             result.new += 1
         else:
             result.duplicates += 1
@@ -235,55 +256,192 @@ def _error_text(text: str) -> str:
     return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 1] + "…"
 
 
+def is_due(state: FeedState, now: datetime) -> bool:
+    """Is a feed with this state to be fetched at `now`? (Its wait is over, and the hour is not one it skips.)"""
+    if state.next_fetch_at is not None and state.next_fetch_at > now:
+        return False
+    return not skipped(now, state.skip_hours, state.skip_days)
+
+
+def due_feeds(store: Store, now: datetime | None = None) -> list[Feed]:
+    """The active feeds that are due at `now`, read in two round trips."""
+    now = now or datetime.now(timezone.utc)
+    feeds = [f for f in store.feeds() if f.status == "active" and f.kind == "feed"]
+    states = store.feed_states(f.id for f in feeds)
+    return [f for f in feeds if is_due(states[f.id], now)]
+
+
 def collect_feed(
     store: Store, settings: Settings, feed_id: str, *,
     client: httpx.Client | None = None, now: datetime | None = None, force: bool = False,
+    host_wait: float | None = None,
 ) -> CollectResult:
+    """Fetch one feed if it is active and due (`force`: due now), keep what is new, record how it went.
+
+    `host_wait`: how long to wait for a slot of the feed's host (default: the
+    client's). When none comes, nothing is fetched or recorded and the result is
+    `deferred`: the caller asks again later. Never raises for the feed's own
+    failures; NotFound if there is no such feed.
+    """
     now = now or datetime.now(timezone.utc)
     feed = store.get_feed(feed_id)
+    if feed.kind != "feed":  # a newsletter is not fetched: its mail arrives (digest/collect/newsletter.py)
+        return CollectResult(feed_id, skipped=True)
+    if feed.status != "active":
+        return CollectResult(feed_id, skipped=True, status=feed.status, error=_inactive(feed))
     state = store.feed_state(feed_id)
-    if not force and state.next_fetch_at and state.next_fetch_at > now:
+    if not force and not is_due(state, now):
         return CollectResult(feed_id, skipped=True)
     own_client = client is None
     state.last_fetched_at = now
-    error: str | None = None
-    retry_after: float | None = None
+    error: FeedError | None = None
+    message = ""
     try:
-        client = client or make_client(settings)
+        client = client or make_client(settings, gate=HostGate.from_settings(store, settings))
         fetched = fetch_feed(client, feed.url, etag=state.etag, last_modified=state.last_modified,
-                             max_bytes=settings.fetch_max_bytes)
+                             max_bytes=settings.fetch_max_bytes, host_wait=host_wait)
         if fetched.not_modified:
             result = CollectResult(feed_id, not_modified=True)
         else:
             parsed = parse_feed(fetched.content or b"", feed.url, content_type=fetched.content_type)
             result = store_entries(store, settings, feed, feed.name or parsed.title or feed.id,
-                                   parsed.entries, now)
+                                   parsed.entries, now, client)
             state.etag, state.last_modified = fetched.etag, fetched.last_modified
+            state.ttl_minutes = parsed.ttl_minutes
+            state.skip_hours, state.skip_days = sorted(parsed.skip_hours), sorted(parsed.skip_days)
             state.articles_total += result.new
-        state.error, state.error_count, state.next_fetch_at = None, 0, None
-        state.last_ok_at = now
+        state.error, state.error_count, state.last_ok_at = None, 0, now
+        state.next_fetch_at = next_check(now, max_age=fetched.max_age, ttl_minutes=state.ttl_minutes,
+                                         skip_hours=state.skip_hours, skip_days=state.skip_days)
+        if fetched.moved_to and fetched.moved_to != feed.url:
+            result.moved_to = _move(store, feed, fetched.moved_to)
+    except HostBusy as busy:
+        return CollectResult(feed_id, deferred=busy.retry_after or 1.0)
     except FeedError as exc:
-        error = _error_text(str(exc))
-        retry_after = getattr(exc, "retry_after", None)
-        log.warning("feed %s failed (%d in a row): %s", feed_id, state.error_count + 1, error)
+        error, message = exc, _error_text(str(exc))
+        log.warning("feed %s failed (%d in a row): %s", feed_id, state.error_count + 1, message)
     except SoftTimeLimitExceeded:  # the Celery task's own limit: its handler reports it
         raise
     except Exception as exc:  # last resort: whatever it was, it stays with this feed
         log.exception("feed %s: unexpected error while collecting %s", feed_id, feed.url)
-        error = _error_text(f"{feed.url}: unexpected error while collecting ({type(exc).__name__}: {exc})")
+        message = _error_text(f"{feed.url}: unexpected error while collecting ({type(exc).__name__}: {exc})")
+        error = FeedError(message)
     finally:
         if own_client and client is not None:
             client.close()
     if error is not None:
-        state.error = error
+        state.error = message
         state.error_count += 1
-        state.next_fetch_at = _backoff(state, settings, retry_after, now)
-        result = CollectResult(feed_id, error=error)
+        state.next_fetch_at = _backoff(state, settings, getattr(error, "retry_after", None), now)
+        result = CollectResult(feed_id, error=message, status=_judge(store, settings, feed, state, error, now))
     store.save_feed_state(feed_id, state)
     return result
 
 
-def collect_all(store: Store, settings: Settings, *, force: bool = False) -> list[CollectResult]:
-    """Every feed in turn, sharing one HTTP client; failures stay with their feed."""
-    with make_client(settings) as client:
-        return [collect_feed(store, settings, f.id, client=client, force=force) for f in store.feeds()]
+def _inactive(feed: Feed) -> str:
+    since = f" since {feed.status_since:%Y-%m-%d %H:%M} UTC" if feed.status_since else ""
+    return (f"{feed.status}{since} ({feed.status_reason or 'no reason given'}); "
+            f"`digest feeds resume {feed.id}` collects it again")
+
+
+def _judge(store: Store, settings: Settings, feed: Feed, state: FeedState, error: FeedError, now: datetime) -> str:
+    """The feed's status after a failure: retired by 410 Gone, paused after FEED_MAX_FAILURES in a row."""
+    if getattr(error, "status", None) == 410:
+        status, reason = "retired", f"the server says it is gone for good: {state.error}"
+    elif state.error_count >= settings.feed_max_failures:
+        status, reason = "paused", f"{state.error_count} failures in a row, the last: {state.error}"
+    else:
+        return "active"
+    try:
+        store.set_feed_status(feed.id, status, _error_text(reason), now)
+    except NotFound:  # removed while we fetched it
+        return "active"
+    log.warning("feed %s %s: %s", feed.id, status, reason)
+    return status
+
+
+def _move(store: Store, feed: Feed, url: str) -> str | None:
+    """Store the feed's new URL after a permanent redirect; None when it is no URL a feed may have.
+
+    Only called after a fetch that went well, so the new address passed the
+    guard and served a feed (a 301 to a page that fails moves nothing).
+    """
+    try:
+        store.update_feed(feed.id, url=url)
+    except (ValueError, NotFound) as exc:  # pydantic's ValidationError is a ValueError
+        log.warning("feed %s: not moved to %s: %s", feed.id, url, _error_text(str(exc)))
+        return None
+    log.info("feed %s moved for good: %s -> %s", feed.id, feed.url, url)
+    return url
+
+
+# With COLLECT_PROCESSES=0, one process per CPU, but only for this many due feeds
+# each: starting a process (imports) costs about half a second.
+FEEDS_PER_PROCESS = 100
+
+
+def collect_all(
+    store: Store, settings: Settings, *, force: bool = False, threads: int | None = None,
+    processes: int | None = None,
+) -> list[CollectResult]:
+    """Every active feed that is due (`force`: due or not), many at once; results in feed order.
+
+    In each process, COLLECT_THREADS fetch at once over one shared client, with a
+    queue per host (digest.collect.fanout), so a slow or busy host holds up only
+    its own feeds. Parsing and cleaning need a CPU each: with many feeds the work
+    is dealt over COLLECT_PROCESSES processes (0: one per CPU). A failure stays
+    with its feed.
+    """
+    feeds = [f for f in store.feeds() if f.status == "active" and f.kind == "feed"] if force else due_feeds(store)
+    threads = threads or settings.collect_threads
+    if processes is None:
+        processes = settings.collect_processes or min(os.cpu_count() or 1, len(feeds) // FEEDS_PER_PROCESS)
+    if processes <= 1 or len(feeds) < 2:
+        return _collect_here(store, settings, [f.id for f in feeds], force, threads)
+    pool = store.r.connection_pool
+    # How to reach the same Redis from another process: the plain settings (address, db,
+    # credentials, TLS files), not the client's live helpers (locks do not travel).
+    plain = {k: v for k, v in pool.connection_kwargs.items()
+             if isinstance(v, str | int | float | bool | None) and not k.startswith("orig_")}
+    connection = (pool.connection_class, plain, store.prefix)
+    shards = deal(feeds, lambda f: _host_key(f.url), processes)
+    with ProcessPoolExecutor(len(shards), mp_context=multiprocessing.get_context("spawn")) as workers:
+        parts = [workers.submit(_collect_shard, connection, settings, [f.id for f in shard], force, threads)
+                 for shard in shards]
+        by_feed = {r.feed_id: r for part in parts for r in part.result()}
+    return [by_feed[f.id] for f in feeds if f.id in by_feed]
+
+
+def _collect_shard(connection: tuple[type[redis.Connection], dict[str, Any], str], settings: Settings,
+                   feed_ids: list[str], force: bool, threads: int) -> list[CollectResult]:
+    """One process's share of collect_all, on its own Redis connection."""
+    connection_class, kwargs, prefix = connection
+    store = Store(redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, **kwargs)),
+                  prefix)
+    try:
+        return _collect_here(store, settings, feed_ids, force, threads)
+    finally:
+        store.r.close()
+
+
+def _collect_here(store: Store, settings: Settings, feed_ids: list[str], force: bool,
+                  threads: int) -> list[CollectResult]:
+    gate = HostGate.from_settings(store, settings)
+    urls = {f.id: f.url for f in store.feeds()}
+
+    def one(feed_id: str) -> CollectResult | None:
+        try:
+            return collect_feed(store, settings, feed_id, client=client, force=force, host_wait=0)
+        except NotFound:  # removed while the others were collected
+            return None
+
+    with make_client(settings, gate=gate, max_connections=threads) as client:
+        return run_by_host([i for i in feed_ids if i in urls], lambda i: _host_key(urls[i]), one,
+                           threads=threads, per_host=settings.per_host_concurrency)
+
+
+def _host_key(url: str) -> str:
+    try:
+        return host_of(url)
+    except (httpx.InvalidURL, ValueError):
+        return ""  # its fetch fails with a FetchError naming the URL

@@ -18,6 +18,8 @@ pointing at 10.0.0.1, ...):
 - `GuardedTransport` (an `httpx.BaseTransport` over an httpcore `ConnectionPool`
   built with that backend) checks each request's URL too, redirect hops
   included: http and https only, no `user:pass@`.
+- It hands redirects on with an empty body (httpx would read and decode a
+  redirect's whole body, uncapped, before following it).
 - `fetch_deadline(seconds)` sets a deadline for the current fetch; every connect,
   TLS handshake, read and write of the guarded streams gets at most the time left,
   so a server dribbling its headers or body a byte at a time is cut at the
@@ -317,6 +319,26 @@ class _Body(httpx.SyncByteStream):
                 close()
 
 
+# The most of a redirect's body read (raw) so that its connection can be reused; beyond it, the connection is dropped.
+REDIRECT_BODY_SKIP = 64 * 1024
+
+
+def _is_redirect(response: httpcore.Response) -> bool:
+    return response.status in (301, 302, 303, 307, 308) and any(
+        k.lower() == b"location" for k, _ in response.headers)
+
+
+def _skip_body(response: httpcore.Response) -> None:
+    read = 0
+    try:
+        for chunk in typing.cast(Iterable[bytes], response.stream):
+            read += len(chunk)
+            if read > REDIRECT_BODY_SKIP:
+                break
+    finally:
+        response.close()
+
+
 class GuardedTransport(httpx.BaseTransport):
     """httpx's default transport, minus proxies, over a `GuardedBackend`."""
 
@@ -345,7 +367,18 @@ class GuardedTransport(httpx.BaseTransport):
         )
         with _httpx_errors():
             response = self._pool.handle_request(core_request)
-        assert isinstance(response.stream, Iterable)
+            assert isinstance(response.stream, Iterable)
+            if _is_redirect(response):
+                # httpx reads a redirect's whole body, decoded, before following it: no
+                # cap, so a 301 with a gzip bomb for a body would fill memory. Nobody
+                # reads it: it is skipped (a little of it, so the connection can be
+                # reused) and the response handed on empty.
+                _skip_body(response)
+                return httpx.Response(
+                    status_code=response.status, headers=[(k, v) for k, v in response.headers
+                                                          if k.lower() != b"content-encoding"],
+                    stream=httpx.ByteStream(b""), extensions=response.extensions,
+                )
         return httpx.Response(
             status_code=response.status, headers=response.headers,
             stream=_Body(response.stream), extensions=response.extensions,

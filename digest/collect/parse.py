@@ -2,35 +2,35 @@
 
 Everything becomes one shape, RawEntry, before cleaning. Bytes that are not a
 feed raise FeedError naming the URL and what was wrong; nothing else escapes.
-The bytes are decoded as the HTTP Content-Type says (feedparser applies RFC
-3023 to the header we hand it; JSON Feeds use its charset), a byte order mark
-winning over both. Every field of a JSON Feed is type-checked: a field of the
-wrong type is ignored, never turned into text with str().
+XML feeds are decoded by digest.collect.encoding (byte order mark, then UTF-8
+that is valid, then the Content-Type charset, then the XML declaration, then a
+guess) and handed to feedparser as UTF-8; JSON Feeds use the header's charset,
+a byte order mark winning. What was guessed or overruled, and what feedparser
+found malformed in a feed it still read, is ParsedFeed.problem. Every field
+of a JSON Feed is type-checked: a field of the wrong type is ignored, never
+turned into text with str().
 """
 
 from __future__ import annotations
 
 import calendar
-import codecs
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.message import Message
 from typing import Any
 
 import feedparser
 
 from digest.collect.clean import is_pixel_image
+from digest.collect.encoding import BOMS, codec_name, decode_xml, header_charset
 from digest.errors import FeedError
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
-# Byte order marks, longest first (UTF-32 LE starts like UTF-16 LE).
-BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
+# What feedparser is told about the bytes it gets: they are UTF-8, decoded here.
+_AS_DECODED = "application/xml; charset=utf-8"
 # feedparser's notes that are not errors: it decoded or parsed anyway.
 _BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 _ERROR_CHARS = 300  # of an exception's message quoted in a feed's error
@@ -54,6 +54,13 @@ class ParsedFeed:
     title: str
     format: str
     entries: list[RawEntry]
+    encoding: str = "utf-8"  # the codec the text was read in
+    problem: str = ""  # what was wrong with a feed that was still read (digest's "bozo"); "" if nothing
+    # What an RSS feed asks of its readers (digest.collect.politeness): <ttl> in minutes,
+    # <skipHours> (UTC hours, 0-23) and <skipDays> (0 = Monday).
+    ttl_minutes: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()
 
 
 def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
@@ -62,14 +69,17 @@ def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> 
         raise FeedError(f"{url}: empty response, not a feed")
     if _first_char(content) in ("{", "["):
         return _parse_json_feed(content, url, content_type)
-    headers = {"content-location": url}
-    media_type = _usable_content_type(content_type)
-    if media_type:
-        headers["content-type"] = media_type
+    decoded = decode_xml(content, content_type)
+    problems = [decoded.problem] if decoded.problem else []
+    media_type = _media_type(content_type)
+    if media_type and not _is_xml_type(media_type):
+        problems.append(f"served as {media_type}, not an XML media type")
+    headers = {"content-location": url, "content-type": _AS_DECODED}
     try:
         # nh3 sanitizes later; feedparser's own sanitizer would first strip the CSS
         # (visibility, opacity, max-width) that shows an image is a tracking pixel.
-        parsed = feedparser.parse(content, response_headers=headers, sanitize_html=False)
+        parsed = feedparser.parse(_xml_start(decoded.text).encode("utf-8", "replace"),
+                                  response_headers=headers, sanitize_html=False)
         entries = [_from_feedparser(e) for e in parsed.entries]
     except RecursionError:
         raise FeedError(f"{url}: nested too deeply to be a feed") from None
@@ -82,8 +92,41 @@ def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> 
         # A truncated or malformed feed that yields nothing is an error, not "ok, 0 items";
         # one that still yields entries keeps them.
         raise FeedError(f"{url}: malformed feed, no entries read ({_short(problem)})")
+    if problem is not None and not isinstance(problem, _BENIGN):
+        problems.append(f"malformed, read leniently ({_short(problem)})")
     title = parsed.feed.get("title", "")
-    return ParsedFeed(title if isinstance(title, str) else "", parsed.get("version") or "unknown", entries)
+    return ParsedFeed(title if isinstance(title, str) else "", parsed.get("version") or "unknown", entries,
+                      encoding=decoded.encoding, problem="; ".join(problems),
+                      **_reading_hints(parsed.feed.get("ttl"), decoded.text))
+
+
+_SKIP = re.compile(r"<(skiphours|skipdays)\b[^>]{0,200}>(.{0,4000}?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_SKIP_VALUE = re.compile(r"<(hour|day)\b[^>]{0,200}>\s*([^<\s]{1,20})\s*</\1\s*>", re.IGNORECASE)
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _reading_hints(ttl: object, text: str) -> dict[str, Any]:
+    """RSS <ttl>, <skipHours> and <skipDays>. feedparser keeps only the last <hour> and
+    <day>, so those two are read from the text (bounded patterns: no backtracking blow-up)."""
+    ttl = ttl.strip() if isinstance(ttl, str) else ""
+    minutes = int(ttl) if ttl.isascii() and ttl.isdigit() and len(ttl) <= 7 and int(ttl) > 0 else None
+    hours: set[int] = set()
+    days: set[int] = set()
+    for block in _SKIP.finditer(text):
+        for _tag, value in _SKIP_VALUE.findall(block.group(2)):
+            value = value.lower()
+            if value.isascii() and value.isdigit() and int(value) <= 24:
+                hours.add(int(value) % 24)  # RSS 0.91 counted 1-24
+            elif value in _DAYS:
+                days.add(_DAYS.index(value))
+    return {"ttl_minutes": minutes, "skip_hours": frozenset(hours), "skip_days": frozenset(days)}
+
+
+def _xml_start(text: str) -> str:
+    """The document from its XML declaration on: white space or a stray BOM before it would make
+    feedparser add a second declaration, and the strict parser give up on the whole feed."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    return stripped if stripped.startswith("<?xml") else text.lstrip("\ufeff")
 
 
 def _short(problem: object) -> str:
@@ -101,30 +144,19 @@ def _first_char(content: bytes) -> str:
 
 def _charset(content_type: str | None) -> str | None:
     """The charset of a Content-Type header when Python can decode it; else None."""
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    charset = message.get_content_charset()
-    if not charset:
-        return None
-    try:
-        codecs.lookup(charset)
-        b"".decode(charset)  # "base64", "rot13" and the like are not text encodings
-    except (LookupError, ValueError):
-        return None
-    return charset
+    return codec_name(header_charset(content_type))
 
 
-def _usable_content_type(content_type: str | None) -> str | None:
-    """The header for feedparser: a charset Python cannot decode is left out, not obeyed."""
+def _media_type(content_type: str | None) -> str | None:
     if not content_type or not content_type.isascii() or any(ch in content_type for ch in "\r\n\0"):
         return None
-    message = Message()
-    message["content-type"] = content_type
-    media_type = message.get_content_type()
-    charset = _charset(content_type)
-    return f"{media_type}; charset={charset}" if charset else media_type
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def _is_xml_type(media_type: str) -> bool:
+    """RFC 7303's XML types, text/ and application/ alike, and every +xml type."""
+    return media_type.endswith("+xml") or media_type.partition("/")[2] in (
+        "xml", "xml-dtd", "xml-external-parsed-entity")
 
 
 def _when(struct: Any) -> datetime | None:

@@ -30,6 +30,8 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:optin:{hash}     string an open confirmation request (double opt-in), expires (store/optin.py)
     P:list:{L}:paused           zset  paused subscribers by when their pause ends (store/pauses.py)
     P:limit:{name}:{n}:{hash}   counter requests per client or address in window n (store/limits.py)
+    P:host:{host}:slots, :next  the collector's requests running per host and when the next may start,
+                                shared by every worker (store/hosts.py)
 
 Why this shape: a million-subscriber send must stream recipients grouped by
 topic choice. Each `sel` zset is one group; ZRANGE by rank over a frozen copy
@@ -45,6 +47,7 @@ import redis
 from digest.store.articles import ArticleStore
 from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
+from digest.store.hosts import HostSlots
 from digest.store.limits import RateLimits
 from digest.store.optin import OptinStore
 from digest.store.pauses import PauseIndex
@@ -55,7 +58,7 @@ from digest.store.topics import TopicStore
 
 
 class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
-            OptinStore, PauseIndex, RateLimits):
+            OptinStore, PauseIndex, RateLimits, HostSlots):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)

@@ -49,17 +49,35 @@ class ArticleStore(StoreBase):
         keys that exist count: an article without a url (or a guid) has no url
         (or guid) key, so link-less articles are never each other's duplicates.
         """
-        keys = [self.key("article", article.id), self.key("articles")]
+        other = self._save_article(**self._save_call(article, ttl_seconds))
+        return other or None
+
+    def save_articles(self, articles: list[Article], ttl_seconds: int) -> list[str | None]:
+        """`save_article` for each, in order, in one round trip (each save still atomic on its own)."""
+        if not articles:
+            return []
+        with self.r.pipeline(transaction=False) as pipe:
+            for article in articles:
+                self._save_article(**self._save_call(article, ttl_seconds), client=pipe)
+            return [other or None for other in pipe.execute()]
+
+    def _save_call(self, article: Article, ttl_seconds: int) -> dict[str, list[object]]:
+        keys: list[object] = [self.key("article", article.id), self.key("articles")]
         if article.guid:
             keys.append(self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")))
         if article.url:
             keys.append(self.key("seen", "url", _sha1(article.url)))
         keys.append(self.key("seen", "hash", article.content_hash or _sha1(article.id)))
-        score = article.published.timestamp()
-        other = self._save_article(
-            keys=keys, args=[article.id, article.model_dump_json(), score, ttl_seconds]
-        )
-        return other or None
+        return {"keys": keys, "args": [article.id, article.model_dump_json(), article.published.timestamp(),
+                                       ttl_seconds]}
+
+    def seen_urls(self, urls: Iterable[str]) -> set[str]:
+        """Which of these canonical URLs an article already has (its seen:url key), in one round trip."""
+        urls = list(dict.fromkeys(urls))
+        if not urls:
+            return set()
+        found = self.r.mget([self.key("seen", "url", _sha1(u)) for u in urls])
+        return {u for u, hit in zip(urls, found, strict=True) if hit}
 
     def get_articles(self, ids: Iterable[str]) -> list[Article]:
         ids = list(ids)
