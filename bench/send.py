@@ -48,7 +48,7 @@ TOPICS = ["climate", "space", "markets", "health", "science", "culture", "sport"
 
 def load(store: Store, n: int, seed: int = 1) -> None:
     store.add_list(DigestList(slug="bench", name="Bench Weekly", from_email="news@bench.example",
-                              description="a benchmark list",
+                              description="a benchmark list", postal_address="1 Bench Road, Springfield",
                               topics=[Topic(slug=slug, name=slug.title(), keywords=[slug]) for slug in TOPICS]))
     for i, slug in enumerate(TOPICS):
         made = [article(i * 10 + k, slug) for k in range(5)]

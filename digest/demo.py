@@ -104,7 +104,7 @@ def seed(store: Store, feeds_base: str, now: datetime) -> None:
         store.add_list(DigestList(
             slug=slug, name=name, from_email="digest@planet.example", from_name=name, locale=locale, timezone=tz,
             description=description, topics=read_topics(SAMPLES / "topics" / f"{slug}.toml")[0], schedule=due,
-            opt_in="single",
+            opt_in="single", postal_address="Planet Media, 1 Orbit Road, Springfield, IL 62701, USA",
         ))
     for list_slug, email, name, topics in SUBSCRIBERS:
         store.add_subscriber(list_slug, Subscriber(email=email, name=name, topics=topics, source="import",

@@ -195,3 +195,17 @@ def test_dev_py_help_is_not_an_error():
     r = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "dev.py"), "--help"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "python3 dev.py demo" in r.stdout
+
+
+def test_lists_add_sets_postal_address_intro_and_subject_length_and_keeps_them_on_resave(run, store):
+    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example")
+    assert r.returncode == 0 and "no postal address" in r.stderr and "--postal-address" in r.stderr
+    r = run("lists", "add", "weekly", "--name", "Weekly", "--from-email", "news@planet.example",
+            "--postal-address", "1 Orbit Road,\n Springfield", "--intro", "Hello.", "--subject-max-chars", "50")
+    assert r.returncode == 0 and "postal address" not in r.stderr
+    lst = store.get_list("weekly")
+    assert (lst.postal_address, lst.intro, lst.subject_max_chars) == ("1 Orbit Road, Springfield", "Hello.", 50)
+    assert run("lists", "add", "weekly", "--name", "Weekly 2", "--from-email", "news@planet.example").returncode == 0
+    assert store.get_list("weekly").postal_address == "1 Orbit Road, Springfield"  # kept unless given
+    r = run("lists", "add", "weekly", "--name", "W", "--from-email", "news@planet.example", "--subject-max-chars", "5")
+    assert r.returncode == 1 and "subject_max_chars" in r.stderr

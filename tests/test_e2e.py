@@ -41,7 +41,8 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
                                    ("market-brief", "market-brief.json")]:
             assert cli(env, "feeds", "add", feed_id, f"{base}/{file_name}").returncode == 0
         r = cli(env, "lists", "add", "weekly", "--name", "The Weekly Planet", "--from-email", "news@planet.example",
-                "--description", "you signed up at planet.example", "--opt-in", "single")
+                "--description", "you signed up at planet.example", "--opt-in", "single",
+                "--postal-address", "Planet Media, 1 Orbit Road, Springfield")
         assert r.returncode == 0, r.stderr
         r = cli(env, "topics", "import", str(SAMPLES / "topics" / "weekly.toml"), "--list", "weekly")
         assert r.returncode == 0, r.stderr

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import email
+import re
 from email.policy import default as default_policy
 
 import pytest
 
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
-from digest.deliver.send import prepare_issue, send_batch, send_inline
+from digest.deliver.send import build_envelope, prepare_issue, send_batch, send_inline
 from digest.deliver.sendgrid import SendGridSender
 from digest.errors import InvalidInput
 from digest.links import read_token
@@ -279,3 +280,30 @@ def test_a_from_address_is_checked_when_it_is_set():
     with pytest.raises(ValidationError, match="from address 'news at planet' is not valid"):
         DigestList(slug="x", name="X", from_email="news at planet")
     assert DigestList(slug="x", name="X", from_email=" news@Planet.Example ").from_email == "news@planet.example"
+
+
+def test_outbox_headers_are_plain_rfc_8058_lists_as_in_the_sendgrid_requests(store, settings, week):
+    """Mail clients read List-Unsubscribe only as a raw <URI> list: never RFC 2047 encoded-words."""
+    from email.policy import compat32
+
+    store.add_subscribers("weekly", readers(2, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    with SendGridStub() as stub:
+        envelope, _ = build_envelope(store, settings, plan.issue_id, plan.batches[0])
+        sendgrid(stub).send(envelope)
+    # A subject cut with "…" right where the line folds: the fold must not add a space.
+    envelope.subject = "The Weekly Planet: Drought forces river barges to sail half-empty on…"
+    OutboxSender(settings.outbox_dir).send(envelope)
+    requested = {p["to"][0]["email"]: p["headers"]["List-Unsubscribe"] for p in stub.requests[0]["personalizations"]}
+    assert stub.requests[0]["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    for address, header in requested.items():
+        raw = (settings.outbox_dir / plan.issue_id / f"{address}.eml").read_bytes()
+        for policy in (default_policy, compat32):  # decoded, and as the bytes say
+            msg = email.message_from_bytes(raw, policy=policy)
+            value = re.sub(r"\r?\n", "", str(msg["List-Unsubscribe"]))
+            assert value == header
+            assert re.fullmatch(r"<https://digest\.example/u/[\w.-]+>, <mailto:unsubscribe\+weekly@planet\.example"
+                                r"\?subject=unsubscribe%20[\w.-]+>", value)
+            assert str(msg["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+        subject = email.message_from_bytes(raw, policy=default_policy)["Subject"]
+        assert str(subject) == envelope.subject

@@ -96,7 +96,7 @@ def test_the_email_shows_each_story_once_with_also_covered_by(store, settings, w
     also = lxml_html.document_fromstring(html).find_class("also")
     links = {(a.get("href"), a.text_content()) for p in also for a in p.iter("a")}
     for other in lead.also:
-        assert (other.url, other.source) in links and f"- {other.source}: {other.url}" in text
+        assert (other.url, other.source) in links and f"- {other.source}\n      {other.url}\n" in text
 
 
 def test_a_story_keeps_its_id_when_an_article_joins_it_later(store, settings, weekly):

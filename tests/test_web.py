@@ -109,7 +109,7 @@ def test_preview_is_the_email_as_sent_with_links_that_work_for_no_reader(editor,
     assert f'href="https://digest.example/u/{preview}"' in html
     assert not re.search(r"-(t|gh|gt)[0-9a-f]{24}-", html)  # every placeholder filled
     text = editor.get("/lists/weekly/preview?format=text").data.decode()
-    assert "== Space ==" in text and f"https://digest.example/p/{preview}" in text
+    assert "\nSpace\n-----\n" in text and f"https://digest.example/p/{preview}" in text
     followed = client.get(f"/u/{preview}")  # an editor clicks a link in the preview
     assert followed.status_code == 200 and b"comes from a preview" in followed.data
     assert client.post(f"/u/{preview}").status_code == 200

@@ -13,12 +13,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest.collect.clean import excerpt
 from digest.config import Settings
 
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
@@ -52,7 +54,17 @@ def make_environment(settings: Settings, locale: str = "en", timezone: str = "UT
         return format_date(value.astimezone(_zone(timezone)), format=fmt, locale=locale)
 
     env.filters["short_date"] = short_date
+    env.globals["direction"] = text_direction(locale)
+    env.filters["excerpt"] = excerpt  # a summary cut at a sentence end
     return env
+
+
+def text_direction(locale: str) -> str:
+    """"ltr" or "rtl", for the dir attribute of emails and their wrappers."""
+    try:
+        return str(Locale.parse(locale).text_direction)
+    except (UnknownLocaleError, ValueError):
+        return "ltr"
 
 
 def _zone(name: str) -> Any:
