@@ -17,29 +17,27 @@ Anything else is ignored. The caller answers SendGrid 200 whatever happens
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from email.header import decode_header, make_header
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
-from digest.errors import DigestError, InvalidInput, NotFound
+from digest.errors import InvalidInput, NotFound
 from digest.events import STRENGTH
+from digest.inbound_mail import authenticated_sender, mail_envelope, mail_subject
 from digest.links import TokenSigner
 from digest.models import SLUG
-from digest.store import Store, normalize_email
+from digest.store import Store
 
 # A token as links.TokenSigner makes it, standing alone in the subject.
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_.-])")
 _LIST_ADDRESS = re.compile(r"unsubscribe\+([a-z0-9][a-z0-9-]{0,62})", re.IGNORECASE)
 _LIST_IN_SUBJECT = re.compile(r"\bunsubscribe\s+([a-z0-9][a-z0-9-]{0,62})(?=\s|$)")
-_DKIM_RESULT = re.compile(r"@([A-Za-z0-9.-]+)\s*:\s*([a-z]+)")
 MAX_LISTS = 10  # lists one message may name
 
 
 def handle_unsubscribe_mail(store: Store, signer: TokenSigner, form: Mapping[str, str]) -> str:
     """Unsubscribe whom a message to the mailto address names; returns what was done, in a line."""
-    subject = _subject(form.get("subject", ""))
+    subject = mail_subject(form.get("subject", ""))
     for token in _TOKEN.findall(subject.replace("%20", " "))[:5]:
         try:
             list_slug, email = signer.read(token)
@@ -66,27 +64,9 @@ def _unsubscribe(store: Store, list_slug: str, email: str, how: str) -> str:
     return f"unsubscribed {email} from {list_slug} {how}"
 
 
-def _subject(raw: str) -> str:
-    text = raw[:2000]
-    if "=?" in text:  # an RFC 2047 encoded word SendGrid passed through
-        try:
-            text = str(make_header(decode_header(text)))
-        except (ValueError, LookupError, UnicodeDecodeError):
-            pass
-    return " ".join(text.split())
-
-
-def _envelope(form: Mapping[str, str]) -> dict[str, object]:
-    try:
-        envelope = json.loads(form.get("envelope") or "{}")
-    except ValueError:
-        return {}
-    return envelope if isinstance(envelope, dict) else {}
-
-
 def _named_lists(form: Mapping[str, str], subject: str) -> list[str]:
     """Lists named by unsubscribe+LIST@ recipients (envelope first, then To and Cc), else the subject."""
-    to = _envelope(form).get("to")
+    to = mail_envelope(form).get("to")
     addresses = [a for a in to if isinstance(a, str)] if isinstance(to, list) else []
     addresses += [addr for _, addr in getaddresses([form.get("to", "")[:5000], form.get("cc", "")[:5000]])]
     found = []
@@ -97,22 +77,3 @@ def _named_lists(form: Mapping[str, str], subject: str) -> list[str]:
     if not found:
         found = _LIST_IN_SUBJECT.findall(subject.lower())
     return [s for s in dict.fromkeys(found) if SLUG.fullmatch(s)][:MAX_LISTS]
-
-
-def authenticated_sender(form: Mapping[str, str]) -> tuple[str | None, str]:
-    """The sender's address when SendGrid vouches for its domain, else (None, why not)."""
-    envelope_from = _envelope(form).get("from")
-    envelope_from = envelope_from if isinstance(envelope_from, str) else ""
-    header_from = parseaddr(form.get("from", "")[:2000])[1]
-    try:
-        sender = normalize_email(header_from or envelope_from)
-    except DigestError:
-        return None, "no valid sender address"
-    domain = sender.rpartition("@")[2]
-    dkim = {(d.lower(), result) for d, result in _DKIM_RESULT.findall(form.get("dkim", "")[:5000])}
-    if (domain, "pass") in dkim:
-        return sender, ""
-    spf_pass = form.get("SPF", "").strip().lower() == "pass"
-    if spf_pass and envelope_from.rpartition("@")[2].lower() == domain:
-        return sender, ""
-    return None, f"sender {sender} not authenticated (no DKIM pass for {domain}, no SPF pass for it)"

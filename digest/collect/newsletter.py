@@ -10,7 +10,7 @@ digest.web.webhooks registers, and `receive_newsletter` decides:
 - from whom: only from the feed's registered senders (an address, or "@domain"
   for any address there), and only when SendGrid vouches for the sender's
   domain (DKIM pass for the From domain, or SPF pass for an envelope sender in
-  it: digest.inbound.authenticated_sender). A feed with no registered sender
+  it: digest.inbound_mail.authenticated_sender). A feed with no registered sender
   takes nothing: anyone who guesses a feed id could otherwise write into a
   digest. Everything refused is logged, sender and subject included, so an
   editor can see whom to register (a forward from the editor's own mailbox
@@ -49,7 +49,7 @@ from digest.collect.collector import store_entries
 from digest.collect.parse import RawEntry
 from digest.config import Settings
 from digest.errors import NotFound
-from digest.inbound import authenticated_sender
+from digest.inbound_mail import authenticated_sender
 from digest.models import SLUG, Feed
 from digest.store import Store
 
