@@ -226,9 +226,9 @@ def remove_chrome(root: etree._Element) -> None:
         size = lengths.get(element, 0)
         if _is_chrome(element, tag, size, total) or _is_callout(element, size, lengths):
             after = element.getnext() if _is_related_heading(element, tag, size) else None
-            _remove(element)
+            remove_keeping_tail(element)
             if after is not None and _is_link_list(after, lengths):
-                _remove(after)
+                remove_keeping_tail(after)
             continue
         if tag == "noscript":  # lazy-loading's fallback image: the real one (its placeholder is dropped)
             stack.extend(reversed(element))
@@ -365,7 +365,7 @@ def _text_lengths(root: etree._Element) -> dict[etree._Element, int]:
     return lengths
 
 
-def _remove(element: etree._Element) -> None:
+def remove_keeping_tail(element: etree._Element) -> None:
     """Remove an element but keep its tail text."""
     parent = element.getparent()
     if parent is None:

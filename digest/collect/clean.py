@@ -24,7 +24,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.etree import ParserError
 
-from digest.collect.chrome import remove_chrome
+from digest.collect.chrome import remove_chrome, remove_keeping_tail
 
 # What may reach an email. No script, style, iframe, form, object or event
 # handler: nh3 drops every tag and attribute not named here.
@@ -56,6 +56,7 @@ TRACKER_HOSTS = (
 # (JSON's "\ud800" decodes to one; Redis and lxml refuse them).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACE = re.compile(r"\s")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # str.isalnum is false for exactly these characters
 
 
 def strip_controls(text: str) -> str:
@@ -140,20 +141,6 @@ def _parse_fragment(raw: str) -> etree._Element | None:
         return None
 
 
-def _drop(element: etree._Element) -> None:
-    """Remove an element but keep its tail text."""
-    parent = element.getparent()
-    if parent is None:
-        return
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
-    parent.remove(element)
-
-
 # -- HTML ---------------------------------------------------------------------------------
 
 
@@ -219,7 +206,7 @@ def _absolute_urls(root: etree._Element, base: str) -> None:
     for img in list(root.iter("img")):
         src = safe_image(img.get("src"), base)
         if src is None:  # data:, javascript:, a lazy-loading placeholder, or relative with no base
-            _drop(img)
+            remove_keeping_tail(img)
         else:
             img.set("src", src)
 
@@ -242,7 +229,7 @@ def sanitize_html(raw: str, *, base_url: str = "") -> str:
         return _nh3(f"<p>{htmllib.escape(words)}</p>") if words else ""
     for img in list(root.iter("img")):
         if _is_pixel(img):
-            _drop(img)
+            remove_keeping_tail(img)
     remove_chrome(root)
     _absolute_urls(root, http_url(base_url))
     return _nh3(etree.tostring(root, encoding="unicode", method="html"))
@@ -381,21 +368,33 @@ _BLOCKS = re.compile(r"</?(p|div|br|li|h[1-6]|blockquote|pre|tr)\b[^>]*>", re.IG
 
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML snippet, whitespace folded."""
+    return _text_and_tree(html)[0]
+
+
+def text_and_first_image(html: str) -> tuple[str, str | None]:
+    """html_to_text and first_image of sanitized HTML, from one parse of it."""
+    text, root = _text_and_tree(html)
+    return text, (_first_image_in(root) if root is not None and "<img" in html else None)
+
+
+def _text_and_tree(html: str) -> tuple[str, etree._Element | None]:
     html = strip_controls(html)
     if not html or not html.strip():
-        return ""
+        return "", None
+    if "<" not in html and "&" not in html:  # plain text (most titles): nothing for lxml to do
+        return " ".join(html.split()), None
     root = _parse_fragment(_BLOCKS.sub(" ", html))
     if root is not None:
         for hidden in list(root.iter("script", "style", "template")):  # code, not text
-            _drop(hidden)
+            remove_keeping_tail(hidden)
     text = root.text_content() if root is not None else _TAG.sub(" ", html)
-    return " ".join(htmllib.unescape(text).split())
+    return " ".join(htmllib.unescape(text).split()), root
 
 
 def content_hash(title: str, text: str) -> str:
     """Same story re-published with other case, spacing or accents: same hash."""
     folded = unicodedata.normalize("NFKD", f"{title}\n{text}".casefold())
-    letters = "".join(ch for ch in folded if ch.isalnum())
+    letters = _NOT_ALNUM.sub("", folded)  # keeps exactly what str.isalnum keeps, without a loop per character
     return hashlib.sha1(letters.encode("utf-8")).hexdigest()
 
 
@@ -404,8 +403,10 @@ def first_image(html: str) -> str | None:
     if not html or "<img" not in html:
         return None
     root = _parse_fragment(html)
-    if root is None:
-        return None
+    return _first_image_in(root) if root is not None else None
+
+
+def _first_image_in(root: etree._Element) -> str | None:
     for img in root.iter("img"):
         src = http_url(img.get("src"))
         if src and not _is_pixel(img):

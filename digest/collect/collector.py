@@ -41,10 +41,11 @@ from digest.collect.clean import (
     page_and_fragment,
     sanitize_html,
     strip_controls,
+    text_and_first_image,
     truncate_html,
     truncate_text,
 )
-from digest.collect.fanout import deal, run_by_host
+from digest.collect.fanout import cpu_turn, deal, run_by_host
 from digest.collect.fetch import fetch_feed, make_client
 from digest.collect.fulltext import add_full_text
 from digest.collect.language import detect_language
@@ -124,8 +125,12 @@ def to_article(
     body_html = sanitize_html((entry.content_html or entry.summary_html)[:raw_cut])
     if len(body_html) > PREFER_SUMMARY_OVER and entry.content_html and entry.summary_html.strip():
         body_html = sanitize_html(entry.summary_html[:raw_cut])
-    text = truncate_text(html_to_text(body_html), limit)
-    body_html = truncate_html(body_html, limit)
+    full_text, own_image = text_and_first_image(body_html)  # one lxml parse for both
+    text = truncate_text(full_text, limit)
+    cut_html = truncate_html(body_html, limit)
+    if cut_html != body_html:  # the image must be one the reader still sees
+        own_image = first_image(cut_html)
+    body_html = cut_html
     title = html_to_text(entry.title[: caps.title_max_chars * RAW_HTML_FACTOR]) or _excerpt(text) or link
     if not title:
         raise InvalidInput("entry has no title, link or text to show")
@@ -159,7 +164,7 @@ def to_article(
         author=one_line(html_to_text(entry.author[: AUTHOR_MAX_CHARS * 4]), AUTHOR_MAX_CHARS),
         summary_html=body_html,
         summary_text=text,
-        image=image or first_image(body_html),
+        image=image or own_image,
         categories=categories[:MAX_CATEGORIES],
         content_hash=digest,
         language=detect_language(title, text),
@@ -224,23 +229,24 @@ def store_entries(
     pages = items_sharing_a_page(kept)
     failed: Exception | None = None
     articles: list[Article] = []
-    for entry in kept:
-        link = http_url(entry.link)
-        keep_fragment = bool(link) and page_and_fragment(link)[0] in pages
-        try:
-            article = to_article(entry, feed, source, now, caps=caps, keep_fragment=keep_fragment)
-        except (InvalidInput, ValueError) as exc:
-            result.skipped_entries += 1
-            log.info("feed %s: skipped an entry: %s", feed.id, exc)
-            continue
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as exc:  # a bug or an input we did not foresee: this entry only
-            result.skipped_entries += 1
-            failed = exc
-            log.exception("feed %s: could not read an entry", feed.id)
-            continue
-        articles.append(article)
+    with cpu_turn():  # cleaning is CPU work: no fetch or store in this block
+        for entry in kept:
+            link = http_url(entry.link) if pages else ""  # most feeds: no page is shared, nothing to look up
+            keep_fragment = bool(link) and page_and_fragment(link)[0] in pages
+            try:
+                article = to_article(entry, feed, source, now, caps=caps, keep_fragment=keep_fragment)
+            except (InvalidInput, ValueError) as exc:
+                result.skipped_entries += 1
+                log.info("feed %s: skipped an entry: %s", feed.id, exc)
+                continue
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception as exc:  # a bug or an input we did not foresee: this entry only
+                result.skipped_entries += 1
+                failed = exc
+                log.exception("feed %s: could not read an entry", feed.id)
+                continue
+            articles.append(article)
     for duplicate_of in store.save_articles(articles, ttl):  # one round trip, in feed order
         if duplicate_of is None:
             result.new += 1

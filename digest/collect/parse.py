@@ -26,6 +26,7 @@ import feedparser
 
 from digest.collect.clean import is_pixel_image
 from digest.collect.encoding import BOMS, codec_name, decode_xml, header_charset
+from digest.collect.fanout import cpu_turn
 from digest.errors import FeedError
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
@@ -78,9 +79,10 @@ def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> 
     try:
         # nh3 sanitizes later; feedparser's own sanitizer would first strip the CSS
         # (visibility, opacity, max-width) that shows an image is a tracking pixel.
-        parsed = feedparser.parse(_xml_start(decoded.text).encode("utf-8", "replace"),
-                                  response_headers=headers, sanitize_html=False)
-        entries = [_from_feedparser(e) for e in parsed.entries]
+        with cpu_turn():
+            parsed = feedparser.parse(_xml_start(decoded.text).encode("utf-8", "replace"),
+                                      response_headers=headers, sanitize_html=False)
+            entries = [_from_feedparser(e) for e in parsed.entries]
     except RecursionError:
         raise FeedError(f"{url}: nested too deeply to be a feed") from None
     except Exception as exc:  # feedparser can raise on pathological input
