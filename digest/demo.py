@@ -155,7 +155,8 @@ def run_demo(output: Path) -> None:
         counts = Ledger(store).status(started.issue_id).counts
         click.echo(f"\n{lst.name} [{lst.locale}, {lst.schedule.describe() if lst.schedule else ''} "
                    f"{lst.timezone}] — {rendered.subject}")
-        click.echo(f"  scheduled issue {started.issue_id}: sent to {counts.get('accepted', 0)} subscribers "
+        sent = counts.get("accepted", 0)
+        click.echo(f"  scheduled issue {started.issue_id}: sent to {sent} subscriber{'' if sent == 1 else 's'} "
                    f"-> {outbox / started.issue_id}/")
         click.echo(f"  preview: {preview}")
 
