@@ -23,7 +23,7 @@ import click
 
 from digest import dispatch
 from digest.collect.collector import collect_feed
-from digest.config import LOOPBACK_NETWORKS, load_settings
+from digest.config import LOOPBACK_NETWORKS, Settings, load_settings
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import send_inline
@@ -111,7 +111,9 @@ def seed(store: Store, feeds_base: str, now: datetime) -> None:
                                                    consent="single-opt-in", confirmed_at=now))
 
 
-def run_demo(output: Path) -> None:
+def run_demo(output: Path, *, serve: bool = False) -> None:
+    """The whole job once; with `serve`, then keep it running for a newcomer to click
+    through (digest/demo_serve.py): web, worker and beat on loopback, until Ctrl-C."""
     settings = load_settings()
     url, server = ensure_redis(settings.redis_url, output)
     if server:
@@ -135,7 +137,15 @@ def run_demo(output: Path) -> None:
             click.echo(f"collected {feed.name}: {result.new} new articles"
                        + (f", {result.duplicates} duplicates" if result.duplicates else "")
                        + (f" (error: {result.error})" if result.error else ""))
+        _send_due_issues(store, settings, output, outbox, now)
+        if serve:
+            from digest.demo_serve import serve_demo
 
+            serve_demo(settings, store, output)
+
+
+def _send_due_issues(store: Store, settings: Settings, output: Path, outbox: Path, now: datetime) -> None:
+    """Both lists are due now: the beat's own tick sends them (inline), then a sign-up."""
     sender = OutboxSender(outbox)  # the demo never mails its example.com readers
     output.mkdir(parents=True, exist_ok=True)
 

@@ -34,3 +34,49 @@ def test_the_demo_runs_the_whole_job_into_the_outbox(redis_url, monkeypatch, tmp
     assert "Darse de baja" in carla.get_body(("plain",)).get_content()
     preview = (tmp_path / "preview-weekly.html").read_text()
     assert "Alpine glaciers lost a record share" in preview
+
+
+def test_the_demo_can_stay_up_to_be_clicked_through(redis_url, tmp_path):
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SENDGRID_", "REDIS_", "SECRET_"))}
+    env.update(REDIS_URL=redis_url, REDIS_PREFIX=f"t{uuid.uuid4().hex[:8]}", BASE_URL=f"http://127.0.0.1:{port}")
+    proc = subprocess.Popen([sys.executable, "-c", "from digest.cli import main; main()", "demo", "--serve",
+                             "--output", str(tmp_path / "demo")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, deadline = "", time.monotonic() + 120
+        while "Alice's unsubscribe page" not in out:
+            assert time.monotonic() < deadline and proc.poll() is None, out
+            out += proc.stdout.readline()  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        user, password = re.search(r"\(user (\S+), password (\S+)\)", out).groups()  # type: ignore[union-attr]
+        for path in ("/healthz", "/s/weekly", "/archive/weekly",
+                     re.search(r"the issue just sent:\s+\S+(/archive/weekly/\S+)", out).group(1),  # type: ignore[union-attr]
+                     re.search(r"Alice's preferences:\s+\S+(/p/\S+)", out).group(1)):  # type: ignore[union-attr]
+            try:
+                assert urllib.request.urlopen(base + path, timeout=10).status == 200, path
+            except urllib.error.HTTPError as exc:
+                raise AssertionError(f"{path}: {exc}") from None
+        request = urllib.request.Request(base + "/lists")
+        import base64
+
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+        assert "The Weekly Planet" in urllib.request.urlopen(request, timeout=30).read().decode()
+        assert (tmp_path / "demo" / "logs" / "worker.log").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=40)
+    assert "stopped" in rest and proc.returncode == 0

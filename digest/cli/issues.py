@@ -61,8 +61,10 @@ def preview(ctx: Context, list_slug: str, output: Path, topic_slugs: str, text: 
 
 @cli.command()
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"))
-def demo(output: Path) -> None:
+@click.option("--serve", is_flag=True, help="Then keep web, worker and beat running on loopback (BASE_URL's "
+              "port) to click through preview, archive, subscribe and preferences; Ctrl-C stops.")
+def demo(output: Path, serve: bool) -> None:
     """Collect the bundled sample feeds, build and 'send' a digest to the outbox."""
     from digest.demo import run_demo
 
-    run_demo(output)
+    run_demo(output, serve=serve)
