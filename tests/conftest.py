@@ -114,3 +114,20 @@ def browser():  # type: ignore[no-untyped-def]
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def run(settings):  # type: ignore[no-untyped-def]
+    """The `digest` command line in its own process, with the test's settings (and any extra
+    environment variables): what an operator types."""
+    import subprocess
+    import sys
+
+    from tests.workers import worker_env
+
+    env = worker_env(settings)
+
+    def _run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
+                              env={**env, **extra_env}, capture_output=True, text=True, timeout=60)
+    return _run

@@ -8,17 +8,6 @@ import sys
 import pytest
 
 from digest.models import Subscriber
-from tests.workers import worker_env
-
-
-@pytest.fixture
-def run(settings):
-    env = worker_env(settings)
-
-    def _run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env={**env, **extra_env}, capture_output=True, text=True, timeout=60)
-    return _run
 
 
 def test_lists_topics_feeds_and_subscribers_round_trip(run, store):

@@ -6,8 +6,6 @@ for their links only (their links point at real sites, which tests never fetch).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,7 +15,6 @@ from digest.collect.fetch import make_client
 from digest.errors import FeedError, FetchError
 from tests.feedserver import DribbleServer
 from tests.test_hostile_feeds import GOOD_ATOM, item, json_feed, rss
-from tests.workers import worker_env
 
 RSS = rss(item("Probe lands on Mars", link="https://good.example/mars"), title="Planet RSS")
 HTML_TYPE = {"Content-Type": "text/html; charset=utf-8"}
@@ -191,16 +188,6 @@ def test_feed_links_ignore_what_is_not_an_http_feed():
 
 
 # -- the command line ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(settings):
-    env = worker_env(settings)
-
-    def _run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env=env, capture_output=True, text=True, timeout=60)
-    return _run
 
 
 def test_feeds_add_with_a_site_url_stores_the_feed_it_links_to(run, store, server):

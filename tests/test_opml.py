@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -16,7 +14,6 @@ from digest.collect.fetch import fetch_feed, make_client
 from digest.collect.opml import export_opml, import_feeds, read_opml
 from digest.errors import FetchError, InvalidInput
 from digest.models import Feed
-from tests.workers import worker_env
 
 NOW = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)
 
@@ -213,16 +210,6 @@ def test_an_opml_url_is_fetched_through_the_guard(settings, server):
         assert len(read_opml(fetch_feed(client, url, max_bytes=10_000).content or b"", url).feeds) == 4
         with pytest.raises(FetchError, match="10.9.8.7"):
             fetch_feed(client, "http://10.9.8.7/subs.opml", max_bytes=10_000)
-
-
-@pytest.fixture
-def run(settings):
-    env = worker_env(settings)
-
-    def _run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env=env, capture_output=True, text=True, timeout=60)
-    return _run
 
 
 def test_import_and_export_from_the_command_line(run, store, server, tmp_path):

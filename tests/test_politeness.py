@@ -192,16 +192,6 @@ def test_schedule_rules():
 # -- paused, retired, moved -----------------------------------------------------------------
 
 
-@pytest.fixture
-def run(settings):
-    env = worker_env(settings)
-
-    def _run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env={**env, **extra}, capture_output=True, text=True, timeout=120)
-    return _run
-
-
 def test_a_feed_is_paused_after_max_failures_shown_with_its_error_and_resumed(store, settings, server, run):
     settings = settings.model_copy(update={"feed_max_failures": 3})
     add(store, "flaky", server.route("/flaky", status=500))

@@ -257,21 +257,6 @@ def test_a_reader_whose_pause_ended_gets_the_next_issue_and_one_still_paused_doe
 # -- the command line ---------------------------------------------------------------
 
 
-@pytest.fixture
-def run(settings):  # type: ignore[no-untyped-def]
-    import subprocess
-    import sys
-
-    from tests.workers import worker_env
-
-    env = worker_env(settings)
-
-    def _run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env=env, capture_output=True, text=True, timeout=60)
-    return _run
-
-
 def test_a_schedule_is_set_shown_and_refused_by_name_from_the_command_line(run, store, weekly):
     r = run("lists", "schedule", "weekly", "--weekly", "tue", "--at", "7:30", "--timezone", "Europe/Madrid",
             "--approval")

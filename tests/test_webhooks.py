@@ -9,8 +9,6 @@ import ast
 import base64
 import json
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -384,16 +382,6 @@ def test_a_list_without_a_schedule_is_not_given_one(store, settings, weekly):
     issue = handed_over(store, "weekly", "weekly-20261123-1", 100)
     apply(store, settings, *(event("spamreport", f"reader{i}@example.com", issue) for i in range(3)))
     assert store.get_list("weekly").schedule is None
-
-
-@pytest.fixture
-def run(settings):
-    env = worker_env(settings)
-
-    def _run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", *args],
-                              env=env, capture_output=True, text=True, timeout=60)
-    return _run
 
 
 def test_lists_health_shows_rates_per_issue_and_the_pause(run, store, settings, scheduled):
