@@ -31,13 +31,11 @@ digest.web.webhooks registers, and `receive_newsletter` decides:
 from __future__ import annotations
 
 import html as htmllib
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr
 from urllib.parse import urlsplit
 
@@ -49,7 +47,7 @@ from digest.collect.collector import store_entries
 from digest.collect.parse import RawEntry
 from digest.config import Settings
 from digest.errors import NotFound
-from digest.inbound_mail import authenticated_sender
+from digest.inbound_mail import authenticated_sender, mail_envelope, mail_subject
 from digest.models import SLUG, Feed
 from digest.store import Store
 
@@ -422,11 +420,7 @@ def _registered(feed: Feed, sender: str) -> bool:
 
 
 def _recipient_feeds(store: Store, fields: Mapping[str, str]) -> list[Feed]:
-    try:
-        envelope = json.loads(fields.get("envelope") or "{}")
-    except ValueError:
-        envelope = {}
-    to = envelope.get("to") if isinstance(envelope, dict) else None
+    to = mail_envelope(fields).get("to")
     addresses = [a for a in to if isinstance(a, str)] if isinstance(to, list) else []
     addresses += [a for _, a in getaddresses([fields.get("to", "")[:5000], fields.get("cc", "")[:5000]])]
     feeds: dict[str, Feed] = {}
@@ -446,13 +440,8 @@ def _recipient_feeds(store: Store, fields: Mapping[str, str]) -> list[Feed]:
 
 
 def _subject(raw: str) -> str:
-    text = raw[:500]
-    if "=?" in text:
-        try:
-            text = str(make_header(decode_header(text)))
-        except (ValueError, LookupError, UnicodeDecodeError):
-            pass
-    return " ".join(strip_controls(text).split())[:200]
+    """The subject as shown in outcomes and logs: decoded, one line, no control characters, short."""
+    return " ".join(strip_controls(mail_subject(raw[:500])).split())[:200]
 
 
 def inbound_address(settings: Settings, feed_id: str) -> str:
