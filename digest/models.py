@@ -18,6 +18,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def check_locale(value: str) -> str:
+    if value not in LOCALES:
+        raise ValueError(f"locale {value!r} is not one of {', '.join(LOCALES)}")
+    return value
+
+
 def check_slug(value: str) -> str:
     if not SLUG.match(value):
         raise ValueError(
@@ -264,12 +270,7 @@ class DigestList(BaseModel):
         """Section headings by slug, More news included."""
         return {**{t.slug: t.name for t in self.topics}, MORE_NEWS: more_news_name}
 
-    @field_validator("locale")
-    @classmethod
-    def _known_locale(cls, value: str) -> str:
-        if value not in LOCALES:
-            raise ValueError(f"locale {value!r} is not one of {', '.join(LOCALES)}")
-        return value
+    _locale = field_validator("locale")(classmethod(lambda cls, v: check_locale(v)))
 
 
 # pending: asked, not confirmed yet; paused: by the reader, until `paused_until`;
@@ -299,12 +300,7 @@ class Subscriber(BaseModel):
             raise ValueError(f"status {value!r} is not one of {', '.join(STATUSES)}")
         return value
 
-    @field_validator("locale")
-    @classmethod
-    def _subscriber_locale(cls, value: str | None) -> str | None:
-        if value is not None and value not in LOCALES:
-            raise ValueError(f"locale {value!r} is not one of {', '.join(LOCALES)}")
-        return value
+    _locale = field_validator("locale")(classmethod(lambda cls, v: v if v is None else check_locale(v)))
 
     def profile(self) -> dict[str, str]:
         """The fields kept beside the send path's record (store/subscribers.py), only those set."""
