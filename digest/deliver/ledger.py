@@ -246,11 +246,12 @@ class Ledger:
     def status(self, issue_id: str) -> IssueStatus:
         """Every batch's state and the issue's counts, as they truly are: batches whose
         sender died mid-request are marked unconfirmed first (expire_stale)."""
-        self.expire_stale(issue_id)
+        batches = self.r.hgetall(self.k(issue_id, "batches"))
+        if self.expire_stale(issue_id, batches):  # read again only when a batch moved
+            batches = self.r.hgetall(self.k(issue_id, "batches"))
         meta = self.meta(issue_id)
         states: dict[str, int] = {}
         problems = []
-        batches = self.r.hgetall(self.k(issue_id, "batches"))
         info = self.r.hgetall(self.k(issue_id, "info"))
         for batch, state in sorted(batches.items()):
             kind = state_kind(state)
@@ -275,12 +276,16 @@ class Ledger:
         """Renew a claimed batch's lease, just before its request goes out."""
         self.r.set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
 
-    def expire_stale(self, issue_id: str) -> list[str]:
+    def expire_stale(self, issue_id: str, batches: dict[str, str] | None = None) -> list[str]:
         """Mark unconfirmed every submitting batch whose lease ran out (its sender died
-        mid-request), so a crash shows within a lease instead of a visibility timeout."""
+        mid-request), so a crash shows within a lease instead of a visibility timeout.
+        `batches`: the issue's batch states when the caller has just read them."""
+        if batches is None:
+            batches = self.r.hgetall(self.k(issue_id, "batches"))
         moved = []
-        for batch_id in self.batch_ids(issue_id, ("submitting",)):
-            if self._stale(keys=[self.k(issue_id, "batches"), self.k(issue_id, "lease", batch_id)], args=[batch_id]):
+        for batch_id, state in batches.items():
+            if state_kind(state) == "submitting" and self._stale(
+                    keys=[self.k(issue_id, "batches"), self.k(issue_id, "lease", batch_id)], args=[batch_id]):
                 moved.append(batch_id)
         return moved
 
