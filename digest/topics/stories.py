@@ -113,12 +113,15 @@ def views(docs: Sequence[Doc]) -> list[sp.csr_matrix]:
 
 
 def _similar(
-    rows: np.ndarray, cols: np.ndarray, matrices: list[sp.csr_matrix], transposed: list[sp.csr_matrix],
+    rows: np.ndarray, cols: np.ndarray | None, matrices: list[sp.csr_matrix], transposed: list[sp.csr_matrix],
     times: np.ndarray, blocks: np.ndarray, window: timedelta | None,
 ) -> np.ndarray:
-    """Similarities of documents `rows` to documents `cols`: the mean cosine of the views,
-    0 across blocks or time windows."""
-    sim = sum((m[rows] @ t[:, cols]).toarray() for m, t in zip(matrices, transposed, strict=True)) / len(matrices)
+    """Similarities of documents `rows` to documents `cols` (None: all): the mean cosine of
+    the views, 0 across blocks or time windows."""
+    # Row slices only: slicing columns of the transposed matrix scans all of it each time.
+    sim = sum((m[rows] @ (t if cols is None else m[cols].T)).toarray()
+              for m, t in zip(matrices, transposed, strict=True)) / len(matrices)
+    cols = np.arange(len(blocks)) if cols is None else cols
     apart = blocks[rows, None] != blocks[None, cols]
     if window is not None:
         # NaN (no date) compares False: a document without a date is never kept apart for it
@@ -141,7 +144,6 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
         return []
     matrices = views(docs)
     transposed = [m.T.tocsr() for m in matrices]
-    everyone = np.arange(n)
     times = np.array([d.when.timestamp() if d.when else np.nan for d in docs])
     codes = {b: i for i, b in enumerate(dict.fromkeys(blocks))} if blocks is not None else {}
     block_ids = np.array([codes[b] for b in blocks]) if blocks is not None else np.zeros(n, dtype=int)
@@ -156,7 +158,7 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
     step = 512
     for start in range(0, n, step):
         rows = np.arange(start, min(n, start + step))
-        sim = _similar(rows, everyone, matrices, transposed, times, block_ids, settings.window)
+        sim = _similar(rows, None, matrices, transposed, times, block_ids, settings.window)
         for a, b in zip(*np.nonzero(sim >= settings.threshold), strict=True):
             a += start
             if a < b:
