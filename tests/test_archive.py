@@ -82,3 +82,33 @@ def test_the_archive_speaks_the_lists_language_and_says_when_it_is_empty(client,
     send_inline(store, settings, OutboxSender(settings.outbox_dir), plan.issue_id)
     page = client.get("/archive/semanal").data.decode()
     assert plan.rendered.subject in page and "de 20" in page  # a Spanish date
+
+
+def test_the_archive_has_an_rss_feed_of_sent_issues_only(client, store, settings, sent):
+    from xml.etree import ElementTree as ET
+
+    Ledger(store).create("weekly-planned-2", "weekly", {"subject": "Not out yet"}, sent.rendered.to_json())
+    r = client.get("/archive/weekly/feed.xml")
+    assert r.status_code == 200 and r.mimetype == "application/rss+xml"
+    channel = ET.fromstring(r.data).find("channel")
+    assert channel.findtext("title") == "The Weekly Planet" and channel.findtext("language") == "en"
+    items = channel.findall("item")
+    assert [i.findtext("title") for i in items] == [sent.rendered.subject]  # the planned one is not out
+    link = f"https://digest.example/archive/weekly/{sent.issue_id}"
+    assert items[0].findtext("link") == link and items[0].findtext("guid") == link
+    description = lxml_html.fragment_fromstring(items[0].findtext("description"), create_parent="div")
+    assert [h.text_content() for h in description.iter("h3")][:3] == ["Climate", "Markets", "Space"]
+    assert not description.xpath("//script") and "reader0@example.com" not in r.data.decode()
+    assert client.get("/archive/nolist/feed.xml").status_code == 404
+    index = lxml_html.document_fromstring(client.get("/archive/weekly").data)
+    assert "/archive/weekly/feed.xml" in {a.get("href") for a in index.iter("a")}
+
+
+def test_a_hostile_subject_is_escaped_in_the_feed(client, store, sent):
+    from xml.etree import ElementTree as ET
+
+    ledger = Ledger(store)
+    ledger.create("weekly-x-1", "weekly", {"subject": "</title><script>alert(1)</script>&", "status": "done"},
+                  sent.rendered.to_json())
+    items = ET.fromstring(client.get("/archive/weekly/feed.xml").data).find("channel").findall("item")
+    assert "</title><script>alert(1)</script>&" in [i.findtext("title") for i in items]

@@ -5,12 +5,16 @@ that lead here. Nothing on these pages belongs to a reader: the issue is the sto
 rendering (the send ledger's), its greeting the anonymous one and its links carry a
 preview token, which works for no reader (links.preview_token). `?topics=a,b` shows
 the sections a reader of those topics got, as their "view in browser" link asks.
+`/archive/<list>/feed.xml` is the same index as an RSS 2.0 feed, each issue with
+its headlines by section (built with ElementTree, which escapes every value).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from email.utils import format_datetime
+from xml.etree import ElementTree as ET
 
 from babel.dates import format_date
 from flask import Blueprint, Response, abort, g, request
@@ -31,14 +35,60 @@ _TOPICS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62}){0,99}$
 @blueprint.get("/archive/<slug>")
 def issues(slug: str) -> tuple[str, int]:
     digest_list = use_list(slug)
-    ledger = Ledger(shared().store)
-    rows = []
-    for issue_id in reversed(ledger.issues(digest_list.slug)):  # newest first
+    rows = [(issue_id, meta.get("subject") or issue_id, format_date(created, "long", locale=g.lang))
+            for issue_id, meta, created in sent_issues(Ledger(shared().store), digest_list.slug)]
+    return page("archive.html", issues=rows)
+
+
+FEED_ISSUES = 50  # an RSS reader needs the recent issues, not the whole history
+
+
+def sent_issues(ledger: Ledger, slug: str) -> list[tuple[str, dict[str, str], datetime]]:
+    """The list's issues that went out, newest first: (id, meta, created)."""
+    out = []
+    for issue_id in reversed(ledger.issues(slug)):
         meta = ledger.meta(issue_id)
         if meta.get("status") in SENT:
-            created = datetime.fromtimestamp(float(meta.get("created", 0)), timezone.utc)
-            rows.append((issue_id, meta.get("subject") or issue_id, format_date(created, "long", locale=g.lang)))
-    return page("archive.html", issues=rows)
+            out.append((issue_id, meta, datetime.fromtimestamp(float(meta.get("created", 0)), timezone.utc)))
+    return out
+
+
+@blueprint.get("/archive/<slug>/feed.xml")
+def feed(slug: str) -> Response:
+    digest_list = use_list(slug)
+    base = shared().settings.base_url.rstrip("/")
+    ledger = Ledger(shared().store)
+    rss = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(rss, "channel")
+    ET.SubElement(channel, "title").text = digest_list.name
+    ET.SubElement(channel, "link").text = f"{base}/archive/{digest_list.slug}"
+    ET.SubElement(channel, "description").text = g.gettext("Past issues of %(list)s", list=digest_list.name)
+    ET.SubElement(channel, "language").text = digest_list.locale
+    for issue_id, meta, created in sent_issues(ledger, digest_list.slug)[:FEED_ISSUES]:
+        item = ET.SubElement(channel, "item")
+        link = f"{base}/archive/{digest_list.slug}/{issue_id}"
+        ET.SubElement(item, "title").text = meta.get("subject") or issue_id
+        ET.SubElement(item, "link").text = link
+        ET.SubElement(item, "guid", isPermaLink="true").text = link
+        ET.SubElement(item, "pubDate").text = format_datetime(created)
+        raw = ledger.rendered_json(issue_id)
+        if raw is not None:
+            ET.SubElement(item, "description").text = _headlines_html(RenderedIssue.from_json(raw))
+    body = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return Response(body, mimetype="application/rss+xml")
+
+
+def _headlines_html(rendered: RenderedIssue) -> str:
+    """The issue's sections and headlines as a little HTML, for the feed item's description."""
+    root = ET.Element("div")
+    for section in rendered.order:
+        headlines = rendered.headlines.get(f"{section}~main")
+        if headlines:
+            ET.SubElement(root, "h3").text = rendered.names.get(section, section)
+            ul = ET.SubElement(root, "ul")
+            for headline in headlines:
+                ET.SubElement(ul, "li").text = headline
+    return "".join(ET.tostring(child, encoding="unicode", method="html") for child in root)
 
 
 @blueprint.get("/archive/<slug>/<issue_id>")
