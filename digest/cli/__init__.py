@@ -10,6 +10,7 @@ from digest.cli import (  # noqa: F401  (they register commands)
     health,
     issues,
     lists,
+    proofs,
     schedules,
     send,
     stories,
