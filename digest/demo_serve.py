@@ -26,16 +26,29 @@ from digest.errors import ConfigError
 from digest.links import make_token
 from digest.store import Store
 
+DEMO_ADMIN = "admin@demo.example"
 
-def _child_env(settings: Settings, credential: str) -> dict[str, str]:
+
+def _child_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "SENDGRID_"))}
     env.update({
         "REDIS_URL": settings.redis_url or "", "REDIS_PREFIX": settings.redis_prefix,
         "SECRET_KEY": settings.require_secret_key(), "OUTBOX_DIR": str(settings.outbox_dir),
         "FETCH_ALLOW_NETWORKS": settings.fetch_allow_networks, "BASE_URL": settings.base_url,
-        "EDITOR_CREDENTIAL": credential,
     })
     return env
+
+
+def _demo_admin(store: Store) -> str:
+    """The demo's admin account, with a new random password each run (printed, for the newcomer to sign in)."""
+    from digest.accounts import create_account, set_password
+
+    password = secrets.token_urlsafe(12)
+    if store.find_account(DEMO_ADMIN):
+        set_password(store, DEMO_ADMIN, password)
+    else:
+        create_account(store, DEMO_ADMIN, password, role="admin")
+    return password
 
 
 def serve_demo(settings: Settings, store: Store, output: Path) -> None:
@@ -47,14 +60,13 @@ def serve_demo(settings: Settings, store: Store, output: Path) -> None:
     if base.hostname not in ("127.0.0.1", "localhost") or not base.port:
         raise ConfigError(f"digest demo --serve serves on loopback: BASE_URL must be http://127.0.0.1:PORT "
                           f"(it is {settings.base_url})")
-    credential = f"editor:{secrets.token_urlsafe(12)}"
-    settings = settings.model_copy(update={"editor_credential": type(settings.secret_key)(credential)})
+    password = _demo_admin(store)
     try:
         web = make_server("127.0.0.1", base.port, create_app(settings), threaded=True)
     except OSError as exc:
         raise ConfigError(f"cannot serve on port {base.port} ({exc}): set BASE_URL=http://127.0.0.1:OTHER_PORT "
                           f"and run the demo again") from None
-    env = _child_env(settings, credential)
+    env = _child_env(settings)
     logs = output / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     children = [
@@ -74,11 +86,10 @@ def serve_demo(settings: Settings, store: Store, output: Path) -> None:
     url = settings.base_url
     alice = make_token(settings, "weekly", "alice@example.com")
     sent = (Ledger(store).issues("weekly") or [""])[-1]
-    user, _, password = credential.partition(":")
     click.echo(f"""
 serving on {url} (web here; worker and beat logs in {logs}/), Ctrl-C stops everything
-  editors' pages:                 {url}/lists   (user {user}, password {password}); the preview
-                                  shows the next issue once new articles come in
+  editors' pages:                 {url}/login   (email {DEMO_ADMIN}, password {password}); the
+                                  preview shows the next issue once new articles come in
   the issue just sent:            {url}/archive/weekly/{sent}
   past issues:                    {url}/archive/weekly
   subscribe form:                 {url}/s/weekly

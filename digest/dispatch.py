@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest import audit
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import Plan, prepare_issue
@@ -129,8 +130,9 @@ def _plan(
     return Started(list_slug, slot, SENDING, issue_id)
 
 
-def approve(store: Store, settings: Settings, issue_id: str, now: datetime) -> Plan | Started:
-    """An editor approves a waiting issue: plan it now (it carries what is new now).
+def approve(store: Store, settings: Settings, issue_id: str, now: datetime, by: str = "command line") -> Plan | Started:
+    """An editor (`by`, for the list's audit log) approves a waiting issue: plan it now (it
+    carries what is new now).
 
     Refused when it is not waiting (sent, skipped, approved already) or its time ran out.
     """
@@ -147,6 +149,7 @@ def approve(store: Store, settings: Settings, issue_id: str, now: datetime) -> P
                            else f"issue {issue_id}: the list has no schedule any more")
     if not store.move_slot(list_slug, slot, (WAITING,), state=APPROVED):
         raise InvalidInput(f"issue {issue_id} was approved or skipped meanwhile")
+    audit.record(store, list_slug, by, audit.APPROVE, issue_id)
     return _plan(store, settings, list_slug, slot, issue_id, now, (APPROVED,))
 
 

@@ -62,7 +62,7 @@ def test_the_demo_can_stay_up_to_be_clicked_through(redis_url, tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None, out
             out += proc.stdout.readline()  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        user, password = re.search(r"\(user (\S+), password (\S+)\)", out).groups()  # type: ignore[union-attr]
+        user, password = re.search(r"\(email (\S+), password (\S+)\)", out).groups()  # type: ignore[union-attr]
         for path in ("/healthz", "/s/weekly", "/archive/weekly",
                      re.search(r"the issue just sent:\s+\S+(/archive/weekly/\S+)", out).group(1),  # type: ignore[union-attr]
                      re.search(r"Alice's preferences:\s+\S+(/p/\S+)", out).group(1)):  # type: ignore[union-attr]
@@ -70,11 +70,14 @@ def test_the_demo_can_stay_up_to_be_clicked_through(redis_url, tmp_path):
                 assert urllib.request.urlopen(base + path, timeout=10).status == 200, path
             except urllib.error.HTTPError as exc:
                 raise AssertionError(f"{path}: {exc}") from None
-        request = urllib.request.Request(base + "/lists")
-        import base64
+        import http.cookiejar
+        import urllib.parse
 
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-        assert "The Weekly Planet" in urllib.request.urlopen(request, timeout=30).read().decode()
+        editor = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        assert "/login" in editor.open(base + "/lists", timeout=30).url  # signed out: the sign-in form
+        form = urllib.parse.urlencode({"email": user, "password": password}).encode()
+        signed_in = editor.open(base + "/login", data=form, timeout=30)  # redirected to the dashboard
+        assert signed_in.url == base + "/lists" and "The Weekly Planet" in signed_in.read().decode()
         assert (tmp_path / "demo" / "logs" / "worker.log").exists()
     finally:
         os.killpg(proc.pid, signal.SIGINT)

@@ -13,25 +13,25 @@ from digest.models import Subscriber
 from digest.web import create_app
 from tests.factories import seed_week
 
-EDITOR = "editor:a long editor password"
+EDITOR = ("ada@example.com", "a long editor password")
 
 
 @pytest.fixture
 def client(settings, store):
-    app = create_app(settings.model_copy(update={"editor_credential": type(settings.secret_key)(EDITOR)}))
+    app = create_app(settings)
     app.testing = True
     return app.test_client()
 
 
 @pytest.fixture
-def editor(client):
-    """The client signed in as the editor (HTTP Basic, until the editors' app brings sign-in)."""
-    auth = {"Authorization": "Basic " + base64.b64encode(EDITOR.encode()).decode()}
+def editor(client, store):
+    """A client signed in as an admin of the editors' app (tests/test_editors_auth.py: the rest of sign-in)."""
+    from digest.accounts import create_account
 
-    class Editor:
-        def get(self, url: str):  # type: ignore[no-untyped-def]
-            return client.get(url, headers=auth)
-    return Editor()
+    create_account(store, EDITOR[0], EDITOR[1], role="admin")
+    other = client.application.test_client()
+    assert other.post("/login", data={"email": EDITOR[0], "password": EDITOR[1]}).status_code == 303
+    return other
 
 
 @pytest.fixture
@@ -133,21 +133,12 @@ def test_strangers_get_no_editor_page(client, store, settings, weekly, topics):
     seed_week(store, ["space"])
     store.add_subscriber("weekly", Subscriber(email="bob@example.com", name="Bob"))
     bob = make_token(settings, "weekly", "bob@example.com")
-    wrong = {"Authorization": "Basic " + base64.b64encode(b"editor:guess").decode()}
+    guess = {"Authorization": "Basic " + base64.b64encode(b"editor:a long editor password").decode()}
     for url in ("/lists", "/lists/weekly/preview", "/lists/weekly/preview?email=bob@example.com"):
-        for headers in ({}, wrong):
+        for headers in ({}, guess):
             r = client.get(url, headers=headers)
-            assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+            assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
             assert bob not in r.data.decode() and b"Bob" not in r.data
-
-
-def test_without_an_editor_credential_editor_pages_do_not_exist(settings, store, weekly, topics):
-    seed_week(store, ["space"])
-    app = create_app(settings)  # EDITOR_CREDENTIAL unset
-    client = app.test_client()
-    auth = {"Authorization": "Basic " + base64.b64encode(EDITOR.encode()).decode()}
-    for url in ("/lists", "/lists/weekly/preview?email=bob@example.com"):
-        assert client.get(url).status_code == 404 and client.get(url, headers=auth).status_code == 404
 
 
 def test_the_web_process_refuses_to_start_without_a_real_secret_key(settings):

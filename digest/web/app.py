@@ -3,7 +3,8 @@
     public   (digest.web.public)   readers' own pages: unsubscribe, preferences (a signed token is the credential)
     archive  (digest.web.archive)  sent issues, rendered for no reader (open to all)
     signup   (digest.web.signup)   subscribe (open, rate-limited, honeypot), confirm (a signed expiring link)
-    editors  (digest.web.editors)  the list index and the preview; EDITOR_CREDENTIAL, or not served at all
+    auth     (digest.web.auth)     editors sign in and out (/login, /logout); sessions, CSRF, the editors' rule
+    editors  (digest.web.editors)  the dashboard, list pages, preview, audit log; signed-in editors, their lists
     machine  (digest.web.machine)  /healthz for load balancers
     webhooks (digest.web.webhooks) SendGrid's signed events and Inbound Parse; a signature, a URL secret
     newsletters (digest.web.newsletters) newsletters mailed to a feed, via Inbound Parse; a URL secret
@@ -21,7 +22,7 @@ from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
-from digest.web import archive, editors, machine, newsletters, public, signup, webhooks
+from digest.web import archive, auth, editors, machine, newsletters, public, signup, webhooks
 from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(public.blueprint)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(signup.blueprint)
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(editors.blueprint)
     app.register_blueprint(machine.blueprint)
     app.register_blueprint(webhooks.make_blueprint(settings))

@@ -1,9 +1,8 @@
-"""Editors' pages: the list index and the preview of the next issue.
+"""The editors' app: the dashboard, a list's page, the preview of its next issue, its audit log.
 
-Until the editors' app brings sign-in, these pages are served only behind one
-credential, EDITOR_CREDENTIAL ("user:password", HTTP Basic; use it over https).
-Without it they do not exist (404), so a stranger who reaches the web process
-learns nothing. The rule is set once, on the blueprint, not per view.
+Signed-in editors only; the rule is set once on the blueprint (web/auth.py
+editors_only): signed out, pages send to /login; a list the account does not
+manage is 404 on every page and action of it, as if it did not exist.
 
 A preview is the email exactly as sent, with one difference: its links carry a
 preview token, which works for no reader (links.preview_token). `?email=` shows
@@ -12,41 +11,47 @@ the email a given reader would get (their topics and greeting), never their link
 
 from __future__ import annotations
 
-import hmac
+from flask import Blueprint, Response, abort, g, request
 
-from flask import Blueprint, Response, abort, render_template, request
-
+from digest import audit
+from digest.dashboard import dashboards, list_dashboard
 from digest.errors import InvalidInput
 from digest.issue import next_issue
 from digest.links import preview_token
+from digest.models import utcnow
 from digest.render import personalize
-from digest.web.shared import english, shared
+from digest.web.auth import current_account, editor_page, editors_only
+from digest.web.shared import shared
 
 blueprint = Blueprint("editors", __name__)
-
-
-@blueprint.before_request
-def editors_only() -> Response | None:
-    credential = shared().settings.editor_credential
-    if credential is None:
-        abort(404)
-    user, _, password = credential.get_secret_value().partition(":")
-    auth = request.authorization
-    basic = auth is not None and auth.type == "basic"
-    given_user = (auth.username or "") if basic else ""  # type: ignore[union-attr]
-    given_password = (auth.password or "") if basic else ""  # type: ignore[union-attr]
-    # Both compared, in constant time, whatever the first gives.
-    ok = hmac.compare_digest(given_user.encode(), user.encode())
-    ok &= hmac.compare_digest(given_password.encode(), password.encode())
-    if not ok:
-        return Response("Sign in as an editor.\n", 401, {"WWW-Authenticate": 'Basic realm="digest editors"'},
-                        mimetype="text/plain")
-    return None
+editors_only(blueprint)
 
 
 @blueprint.get("/lists")
-def lists() -> str:
-    return render_template("lists.html", lists=shared().store.lists(), _=english)
+def lists() -> tuple[str, int]:
+    """Every list the account manages, with its state, next issue and numbers."""
+    account = current_account()
+    visible = [lst for lst in shared().store.lists() if account and account.can_manage(lst.slug)]
+    return editor_page("lists.html", boards=dashboards(shared().store, visible))
+
+
+@blueprint.get("/lists/<slug>")
+def list_page(slug: str) -> tuple[str, int]:
+    return editor_page("editor/list.html", board=list_dashboard(shared().store, g.editor_list, utcnow()))
+
+
+@blueprint.get("/lists/<slug>/audit")
+def list_audit(slug: str) -> tuple[str, int]:
+    return editor_page("editor/audit.html", lst=g.editor_list, entries=audit.entries(shared().store, slug))
+
+
+@blueprint.get("/audit")
+def editors_audit() -> tuple[str, int]:
+    """Sign-ins and sign-outs of every account: admins only."""
+    account = current_account()
+    if account is None or not account.is_admin:
+        abort(404)
+    return editor_page("editor/audit.html", lst=None, entries=audit.entries(shared().store, None))
 
 
 @blueprint.get("/lists/<slug>/preview")
