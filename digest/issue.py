@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 from digest.config import Settings
 from digest.content import IssueContent, Section
+from digest.links import preview_token
 from digest.models import MORE_NEWS, Article, DigestList
-from digest.render import RenderedIssue, render_issue, translations
+from digest.render import RenderedIssue, personalize, render_issue, translations
 from digest.store import Store
 from digest.topics.filing import file_window
 from digest.topics.grouping import group_stories
@@ -66,3 +67,21 @@ def next_issue(
     more = translations(digest_list.locale).gettext("More news")
     content = build_issue(store, settings, digest_list, now, more_news_name=more, again=again)
     return content, render_issue(content, settings)
+
+
+def next_issue_email(
+    store: Store, settings: Settings, list_slug: str, topics: set[str] | None = None, name: str = "",
+    now: datetime | None = None,
+) -> tuple[IssueContent, RenderedIssue, tuple[str, str] | None]:
+    """The next issue as one reader would get it: (html, text) for these topics (None: all),
+    greeted by this name, its links carrying the preview token, which works for no reader.
+
+    What the editors' preview shows and preflight checks, so both see the bytes sent.
+    None in place of (html, text) when none of the topics has anything in the issue.
+    """
+    content, rendered = next_issue(store, settings, list_slug, now)
+    variant = rendered.assemble(topics)
+    if variant is None:
+        return content, rendered, None
+    values = rendered.reader_values(preview_token(settings, list_slug), name)
+    return content, rendered, (personalize(variant[0], values), personalize(variant[1], values))

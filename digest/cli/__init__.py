@@ -11,6 +11,7 @@ from digest.cli import (  # noqa: F401  (they register commands)
     health,
     issues,
     lists,
+    preflight,
     proofs,
     schedules,
     send,
