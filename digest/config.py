@@ -44,8 +44,6 @@ class Settings(BaseSettings):
     # Deprecated: read-only access to the editor pages over HTTP Basic ("user:password"),
     # beside the accounts of the editors' app; it can change nothing (no session, no CSRF token).
     editor_credential: SecretStr | None = None
-
-    # Subscribing (double opt-in): how long a confirmation link works, and how often
     # The editors' app (digest/web/auth.py): a session ends after this long unused, and at
     # the latest this long after its sign-in; sign-in attempts allowed per hour from one
     # client address and for one account (then refused, whatever the password).
@@ -53,6 +51,8 @@ class Settings(BaseSettings):
     editor_session_max_hours: float = Field(default=12.0, gt=0, le=30 * 24)
     login_per_ip_per_hour: int = Field(default=30, ge=1)
     login_per_account_per_hour: int = Field(default=10, ge=1)
+
+    # Subscribing (double opt-in): how long a confirmation link works, and how often
     # one client address may ask (per hour) and one email address be mailed a
     # confirmation (per day).
     confirm_token_days: float = Field(default=7.0, gt=0, le=90)
@@ -192,6 +192,14 @@ class Settings(BaseSettings):
                 raise ValueError("must be USER:PASSWORD, the password at least 12 characters")
         return value
 
+    @field_validator("editor_session_max_hours")
+    @classmethod
+    def _session_outlives_idle(cls, value: float, info: ValidationInfo) -> float:
+        idle = info.data.get("editor_session_idle_minutes")
+        if idle is not None and value * 60 < idle:
+            raise ValueError("must be at least EDITOR_SESSION_IDLE_MINUTES")
+        return value
+
     @field_validator("fetch_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -220,14 +228,6 @@ class Settings(BaseSettings):
     @classmethod
     def _url_path(cls, value: str) -> str:
         if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
-    @field_validator("editor_session_max_hours")
-    @classmethod
-    def _session_outlives_idle(cls, value: float, info: ValidationInfo) -> float:
-        idle = info.data.get("editor_session_idle_minutes")
-        if idle is not None and value * 60 < idle:
-            raise ValueError("must be at least EDITOR_SESSION_IDLE_MINUTES")
-        return value
-
             raise ValueError("must be a URL path like /webhooks/sendgrid/events (letters, digits, . _ ~ -)")
         return value
 
