@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = SENDGRID_HOST
     sendgrid_timeout: float = Field(default=30.0, gt=0)
+    # SendGrid's click and open tracking, set on every request so an account's defaults
+    # never decide it. Off by default: a rewritten link is ~350 bytes longer (a full issue
+    # then passes Gmail's clip), and readers' clicks are nobody's business unless the list says so.
+    sendgrid_click_tracking: bool = False
+    sendgrid_open_tracking: bool = False
     outbox_dir: Path = Path("var/outbox")
     batch_size: int = Field(default=1000, ge=1, le=1000)
     send_rate: float | None = Field(default=None, gt=0)  # emails per second, all workers

@@ -566,3 +566,15 @@ def test_a_rendering_stored_before_parts_and_slots_still_assembles():
                     "<tr><td>Moon landing</td></tr></table></html>")
     assert text == "Planet\n== Space ==\n* Moon landing\n--\n"
     assert rendered.assemble({"markets"}) is None and rendered.subject == "The Weekly Planet: Moon landing"
+
+
+def test_a_fifty_article_issue_passes_preflight_as_sent_and_says_when_click_tracking_would_clip_it(
+        store, settings, weekly):
+    from digest.preflight import blocking, preflight_next_issue
+
+    big_issue(store, 50)
+    store.add_list(weekly.model_copy(update={"max_per_section": 50}))
+    as_sent = preflight_next_issue(store, settings, "weekly")  # SENDGRID_CLICK_TRACKING off: the default
+    assert not blocking(as_sent), [f.message for f in as_sent.findings]
+    tracked = preflight_next_issue(store, settings.model_copy(update={"sendgrid_click_tracking": True}), "weekly")
+    assert tracked.estimated_bytes > as_sent.estimated_bytes

@@ -41,6 +41,8 @@ def test_every_reader_gets_their_variant_once_with_their_own_links(store, settin
     assert len(stub.recipients) == 230 and not stub.duplicates
     assert stub.auth == {"Bearer SG.test-key"}
     for body in stub.requests:
+        assert body["tracking_settings"] == {"click_tracking": {"enable": False, "enable_text": False},
+                                             "open_tracking": {"enable": False}}  # whatever the account says
         assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert body["headers"]["List-Id"] == "The Weekly Planet <weekly.planet.example>"
         assert body["custom_args"] == {"list": "weekly", "issue": plan.issue_id,
@@ -307,3 +309,19 @@ def test_outbox_headers_are_plain_rfc_8058_lists_as_in_the_sendgrid_requests(sto
             assert str(msg["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         subject = email.message_from_bytes(raw, policy=default_policy)["Subject"]
         assert str(subject) == envelope.subject
+
+
+def test_tracking_is_what_the_settings_say(store, settings, week):
+    from pydantic import SecretStr
+
+    from digest.deliver import make_sender
+
+    store.add_subscribers("weekly", readers(2, [None]))
+    settings = settings.model_copy(update={"sendgrid_click_tracking": True, "sendgrid_open_tracking": True})
+    with SendGridStub() as stub:
+        settings = settings.model_copy(update={"sendgrid_api_key": SecretStr("SG.k"), "sendgrid_api_host": stub.url})
+        plan = prepare_issue(store, settings, "weekly")
+        send_inline(store, settings, make_sender(settings), plan.issue_id)
+    assert stub.invalid == [] and stub.requests
+    assert stub.requests[0]["tracking_settings"]["click_tracking"]["enable"] is True
+    assert stub.requests[0]["tracking_settings"]["open_tracking"]["enable"] is True

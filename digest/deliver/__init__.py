@@ -16,6 +16,8 @@ def make_sender(settings: Settings) -> Sender:
             settings.sendgrid_api_key.get_secret_value(),
             host=settings.sendgrid_api_host,
             timeout=settings.sendgrid_timeout,
+            click_tracking=settings.sendgrid_click_tracking,
+            open_tracking=settings.sendgrid_open_tracking,
         )
     from digest.deliver.outbox import OutboxSender
 

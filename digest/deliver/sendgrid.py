@@ -19,7 +19,7 @@ from digest.deliver.base import Envelope
 from digest.errors import TransportError
 
 
-def request_body(envelope: Envelope) -> dict[str, Any]:
+def request_body(envelope: Envelope, *, click_tracking: bool = False, open_tracking: bool = False) -> dict[str, Any]:
     personalizations = []
     for rcpt in envelope.recipients:
         to: dict[str, str] = {"email": rcpt.email}
@@ -54,6 +54,11 @@ def request_body(envelope: Envelope) -> dict[str, Any]:
         body["custom_args"] = envelope.custom_args
     if envelope.categories:
         body["categories"] = envelope.categories
+    # Always said, so the account's defaults never rewrite links behind the sender's back.
+    body["tracking_settings"] = {
+        "click_tracking": {"enable": click_tracking, "enable_text": False},
+        "open_tracking": {"enable": open_tracking},
+    }
     return body
 
 
@@ -100,13 +105,15 @@ class _QuietBytes(bytes):
 class SendGridSender:
     name = "sendgrid"
 
-    def __init__(self, api_key: str, *, host: str, timeout: float) -> None:
+    def __init__(self, api_key: str, *, host: str, timeout: float, click_tracking: bool = False,
+                 open_tracking: bool = False) -> None:
+        self.tracking = {"click_tracking": click_tracking, "open_tracking": open_tracking}
         self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
         self.client.client.timeout = timeout
         self.client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
 
     def send(self, envelope: Envelope) -> None:
-        payload = _Payload(json.dumps(request_body(envelope), ensure_ascii=False, separators=(",", ":")))
+        payload = _Payload(json.dumps(request_body(envelope, **self.tracking), ensure_ascii=False, separators=(",", ":")))
         try:
             self.client.client.mail.send.post(request_body=payload)
         except http_errors.HTTPError as exc:

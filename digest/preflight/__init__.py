@@ -37,7 +37,7 @@ def preflight(html: str, text: str, *, unsubscribe_url: str, local_origin: str =
 
     unsubscribe_url: the reader's unsubscribe link, which both parts must carry.
     local_origin: the web process's BASE_URL; http: links to it only warn when it is a
-    loopback address (the demo). click_tracking: SendGrid rewrites the links (its default).
+    loopback address (the demo). click_tracking: SendGrid rewrites the links (SENDGRID_CLICK_TRACKING).
     """
     report = Report()
     doc = parse(html)
@@ -70,4 +70,4 @@ def preflight_next_issue(store: Store, settings: Settings, list_slug: str,
         return report
     html, text = email
     return preflight(html, text, unsubscribe_url=f"{settings.base_url}/u/{preview_token(settings, list_slug)}",
-                     local_origin=settings.base_url)
+                     local_origin=settings.base_url, click_tracking=settings.sendgrid_click_tracking)
