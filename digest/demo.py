@@ -8,13 +8,11 @@ prefix, so it never touches a real installation's lists.
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,11 +29,11 @@ from digest.links import preview_token
 from digest.models import DigestList, Feed, Schedule, Subscriber
 from digest.redis_server import ensure_redis
 from digest.render import RenderedIssue, personalize
+from digest.samples import SAMPLES, sample_feed
 from digest.store import Store
 from digest.subscribe import request_subscription
 from digest.topics.files import read_topics
 
-SAMPLES = Path(__file__).parent / "samples"
 FEEDS = {
     "planet-wire": ("planet-wire.xml", "Planet Wire"),
     "orbital-times": ("orbital-times.atom", "Orbital Times"),
@@ -49,30 +47,18 @@ SUBSCRIBERS = [
 ]
 
 
-_DATE = re.compile(r"\{\{(ago|iso):(\d+)([hd])\}\}")
-TYPES = {".xml": "application/rss+xml", ".atom": "application/atom+xml", ".json": "application/feed+json"}
-
-
-def fill_dates(text: str, now: datetime) -> str:
-    """Sample feeds carry {{ago:20h}} (RFC 822) and {{iso:2d}} (RFC 3339) so they are always fresh."""
-    def when(m: re.Match[str]) -> str:
-        moment = now - timedelta(**{"hours" if m.group(3) == "h" else "days": int(m.group(2))})
-        return format_datetime(moment) if m.group(1) == "ago" else moment.isoformat(timespec="seconds")
-    return _DATE.sub(when, text)
-
-
 class _SampleHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        path = SAMPLES / "feeds" / self.path.lstrip("/").split("?")[0]
-        if path.parent != SAMPLES / "feeds" or not path.is_file():
+        try:
+            body, content_type = sample_feed(self.path.lstrip("/").split("?")[0], datetime.now(timezone.utc))
+        except ValueError:
             self.send_error(404)
             return
-        body = fill_dates(path.read_text(encoding="utf-8"), datetime.now(timezone.utc)).encode("utf-8")
         self.send_response(200)
-        self.send_header("Content-Type", TYPES.get(path.suffix, "application/octet-stream"))
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

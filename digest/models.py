@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from digest.samples import SCHEME as SAMPLE_SCHEME
+from digest.samples import sample_name
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MORE_NEWS = "more"  # the pseudo-topic that collects what matches no topic
 LOCALES = ("en", "es", "fr", "de")
@@ -55,6 +58,9 @@ class Feed(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if value.startswith(SAMPLE_SCHEME):
+            sample_name(value)  # ValueError names the bundled samples
+            return value
         if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -76,6 +77,21 @@ def test_collect_now_reports_each_feed_and_fails_on_a_broken_one(run, store):
     assert "orbital: 6 new, 0 duplicates" in r.stdout
     assert "missing: error:" in r.stderr and "HTTP 404" in r.stderr
     assert store.feed_state("orbital").last_ok_at is not None
+
+
+def test_the_bundled_samples_work_outside_the_demo_and_name_nothing_else(run, store):
+    r = run("feeds", "add", "wire", "sample:planet-wire.xml")
+    assert r.returncode == 0, r.stderr
+    collected = run("collect")
+    assert collected.returncode == 0, collected.stderr
+    assert re.search(r"wire: [1-9]\d* new", collected.stdout)
+    assert collected.stdout.count("new") == 1
+    again = run("collect")
+    assert "wire: 0 new" in again.stdout  # the same articles, recognised
+    for bad in ("sample:../topics/weekly.toml", "sample:/etc/passwd", "sample:nope.xml"):
+        refused = run("feeds", "add", "bad", bad)
+        assert refused.returncode != 0 and "names no bundled sample" in refused.stderr
+    assert [f.id for f in store.feeds()] == ["wire"]
 
 
 def test_topic_files_import_export_round_trip(run, store, weekly, tmp_path):

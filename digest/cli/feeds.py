@@ -12,6 +12,7 @@ from digest.collect.fetch import make_client
 from digest.collect.newsletter import inbound_address
 from digest.errors import FetchError
 from digest.models import Feed
+from digest.samples import SCHEME as SAMPLE_SCHEME
 
 FULL_TEXT_MODES = ("auto", "always", "never")
 
@@ -33,7 +34,7 @@ def feeds_add(ctx: Context, feed_id: str, url: str, name: str, full_text: str, a
     """Add a feed by its URL, or by a site's or page's URL: the feed it links to is found (discovery)."""
     feed = build_model(Feed, id=feed_id, url=url, name=name, full_text=full_text)
     how = ""
-    if not as_is:
+    if not as_is and not url.startswith(SAMPLE_SCHEME):  # a bundled sample has nothing to discover
         with make_client(ctx.settings) as client:
             try:
                 found = find_feed(client, url, max_bytes=ctx.settings.fetch_max_bytes)

@@ -31,7 +31,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 
 import httpx
 
@@ -39,6 +39,8 @@ from digest.collect.guard import Deadline, GuardedTransport, Refused, check_url,
 from digest.collect.politeness import HostGate, cache_max_age, host_of
 from digest.config import Settings
 from digest.errors import FetchError
+from digest.samples import SCHEME as SAMPLE_SCHEME
+from digest.samples import sample_feed, sample_name
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -126,6 +128,12 @@ def fetch_feed(
     `host_wait`: how long to wait for a slot of the URL's host when the client has
     a gate (default: the client's `host_wait`); HostBusy when none came in time.
     """
+    if url.startswith(SAMPLE_SCHEME):  # a bundled sample (digest/samples): read, not fetched
+        try:
+            content, content_type = sample_feed(sample_name(url) or "", datetime.now(timezone.utc))
+        except ValueError as exc:
+            raise FetchError(str(exc)) from None
+        return FetchResult(status=200, final_url=url, content=content, content_type=content_type)
     seconds = getattr(client, "fetch_deadline", None)
     try:
         target = httpx.URL(url)
