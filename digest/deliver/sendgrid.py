@@ -113,7 +113,8 @@ class SendGridSender:
         self.client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
 
     def send(self, envelope: Envelope) -> None:
-        payload = _Payload(json.dumps(request_body(envelope, **self.tracking), ensure_ascii=False, separators=(",", ":")))
+        body = request_body(envelope, **self.tracking)
+        payload = _Payload(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
         try:
             self.client.client.mail.send.post(request_body=payload)
         except http_errors.HTTPError as exc:
