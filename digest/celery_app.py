@@ -1,15 +1,13 @@
-"""The Celery app and its beat schedule, in one table.
+"""The Celery app, its queues and its beat schedule.
 
-Redis is the broker (REDIS_URL, or CELERY_BROKER_URL when set). Tasks carry ids
-only; their logic lives in plain functions (digest.tasks says which).
+Redis is the broker (REDIS_URL, or CELERY_BROKER_URL when set: RabbitMQ works too).
+Tasks carry ids only; their logic lives in plain functions (digest.tasks says which).
+Queues, time limits and what the broker must allow for them: digest/queues.py.
 
-Queues: `celery` (collection, planning) and `send` (batches), so ops can run
-senders apart: `celery -A digest.celery_app worker -Q send`.
-
-Collection tasks have time limits derived from FETCH_DEADLINE
-(`collect_time_limits`); the broker's visibility timeout must be longer, or a
-collection still running would be handed to a second worker. `make_celery` logs
-a warning at start-up when it is not.
+Beat is celery-redbeat: the schedule and each entry's last run live in the store's
+Redis (so a restarted beat neither repeats nor forgets a run), and a lock there lets
+one beat schedule at a time: a second beat waits, and takes over when the first
+stops (at once) or dies (within BEAT_LOCK_SECONDS).
 """
 
 from __future__ import annotations
@@ -19,30 +17,25 @@ import logging
 from celery import Celery, bootsteps
 from celery.schedules import crontab
 
+from digest import observe, queues
 from digest.config import Settings, load_settings
+from digest.queues import check_visibility_timeout, collect_time_limits
 
 log = logging.getLogger(__name__)
 
-# Time a collection may spend besides its fetch: resolving the feed's host (the
-# system resolver's timeouts, not the fetch deadline, bound getaddrinfo: 5 s per
-# try and server by default), parsing up to FETCH_MAX_BYTES (5 MB of XML parses
-# in a few seconds), storing up to FEED_MAX_ITEMS articles (a Redis round trip
-# and an HTML clean-up each, well under a second per hundred), and waiting up to
-# digest.tasks.HOST_WAIT (10 s) for a slot of the feed's host.
-COLLECT_PROCESSING_SECONDS = 60
-# Between the soft limit (SoftTimeLimitExceeded in the task, which logs it) and the
-# hard one (the pool kills the process): time for the task to unwind.
-COLLECT_KILL_GRACE_SECONDS = 30
+__all__ = ["app", "beat_schedule", "check_visibility_timeout", "collect_time_limits", "make_celery", "settings"]
+
+# Beat wakes at least this often: it extends its lock then, and a waiting beat tries
+# to take the lock this often.
+BEAT_MAX_LOOP_SECONDS = 5.0
+# A dead beat's lock expires after this many of its loops: a few missed extensions,
+# not one slow Redis round trip, hand the schedule to the other beat.
+BEAT_LOCK_LOOPS = 6
 
 
-def collect_time_limits(settings: Settings) -> tuple[int, int]:
-    """(soft, hard) time limits of one feed's collection, in seconds.
-
-    The fetch itself ends by FETCH_DEADLINE (digest.collect.fetch); the limits only
-    catch what the deadline does not cover. Defaults: 60 s deadline -> 120 s soft, 150 s hard.
-    """
-    soft = int(settings.fetch_deadline + 0.999) + COLLECT_PROCESSING_SECONDS
-    return soft, soft + COLLECT_KILL_GRACE_SECONDS
+def beat_loop_seconds(settings: Settings) -> float:
+    """How often beat wakes: at least every BEAT_MAX_LOOP_SECONDS, and once per tick."""
+    return min(BEAT_MAX_LOOP_SECONDS, settings.schedule_tick_seconds)
 
 
 def _cron(expr: str) -> crontab:
@@ -55,7 +48,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         "collect-feeds": {
             "task": "digest.collect_all",
             "schedule": _cron(settings.collect_schedule),
-            # Runs must not pile up while workers are down.
+            # Runs must not pile up while workers are down: one not started within 25 min
+            # is dropped (the next run collects every due feed anyway).
             "options": {"expires": 25 * 60},
         },
         "schedule-tick": {
@@ -67,55 +61,57 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     }
 
 
-def check_visibility_timeout(settings: Settings) -> str | None:
-    """A warning when running collections could be redelivered to a second worker, else None."""
-    _soft, hard = collect_time_limits(settings)
-    if settings.visibility_timeout > hard:
-        return None
-    return (
-        f"VISIBILITY_TIMEOUT ({settings.visibility_timeout} s) is not longer than a feed collection's "
-        f"time limit ({hard} s, from FETCH_DEADLINE={settings.fetch_deadline:g} s): the broker may hand "
-        f"a collection that is still running to a second worker. Set VISIBILITY_TIMEOUT above {hard}."
-    )
-
-
 def make_celery(settings: Settings) -> Celery:
-    # A warning, not a refusal: a short visibility timeout is a legitimate choice
-    # for quick redelivery of send batches (the ledger makes those safe); it only
-    # costs a collection done twice, which stores nothing twice.
-    warning = check_visibility_timeout(settings)
-    if warning:
+    # Warnings, not refusals: a short visibility timeout is a legitimate choice for
+    # quick redelivery of send batches (the ledger makes those safe); it only costs
+    # a collection done twice, which stores nothing twice.
+    for warning in queues.check_broker(settings):
         log.warning("%s", warning)
+    store_url = settings.redis_url or settings.broker_url
     app = Celery("digest", broker=settings.broker_url, include=["digest.tasks"])
     app.conf.update(
         task_ignore_result=True,
-        task_acks_late=True,  # a task lost with its worker is redelivered ...
-        task_reject_on_worker_lost=True,  # ... including when the process is killed
-        # A task that dies on an unexpected error is not acknowledged either: it
-        # comes back after the visibility timeout and the claim decides (ledger.py).
-        task_acks_on_failure_or_timeout=False,
+        result_expires=None,  # no result backend, so no daily celery.backend_cleanup entry in beat
+        # A task is acknowledged when it ends, not when it starts, so a task lost with its
+        # worker is delivered again (the ledger's claim decides what a redelivered batch
+        # does). A warm shutdown (SIGTERM) lets running tasks end and hands back the rest.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,  # ... also when the pool process is killed
+        # A task that hits its hard time limit is handed back too (a batch: the claim
+        # then finds it submitting and marks it unconfirmed). One that fails on an
+        # unexpected error is dropped, not retried in a loop: its batch stays open in
+        # the ledger (pending, or unconfirmed by its lease), and `digest send resume` queues it.
+        task_acks_on_failure=False,
+        task_acks_on_timeout=False,
+        # One task per pool process at a time: a long collection never sits on a
+        # prefetched batch another sender could take, and a stopping worker hands back little.
         worker_prefetch_multiplier=1,
-        task_routes={"digest.send_batch": {"queue": "send"}},
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout,
-            # Look for tasks of dead workers every few seconds (kombu's default
-            # sweep is every 100 s, whatever the visibility timeout).
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 5)),
-            "unacked_restore_throttle": 1,
-            # A worker killed during that sweep leaves its lock behind; it must
-            # expire well before anyone would wait for a redelivery.
-            "unacked_mutex_expire": min(300, settings.visibility_timeout),
-            # Queues live under the same prefix as the data, so installations
-            # (and test runs) sharing one Redis never take each other's tasks.
-            "global_keyprefix": f"{settings.redis_prefix}:celery:",
-        },
+        task_default_queue=queues.DEFAULT,
+        task_create_missing_queues=True,
+        task_queues=queues.task_queues(settings),
+        task_routes={name: {"queue": queue} for name, queue in queues.ROUTES.items()},
+        broker_transport_options=queues.broker_transport_options(settings),
         broker_connection_retry_on_startup=True,
         beat_schedule=beat_schedule(settings),
+        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_max_loop_interval=beat_loop_seconds(settings),
+        # The schedule, the lock and each entry's last run: in the store's Redis, under
+        # the installation's prefix (as the queues are), whatever the broker.
+        redbeat_redis_url=store_url,
+        redbeat_redis_options={},
+        redbeat_key_prefix=f"{settings.redis_prefix}:redbeat:",
+        redbeat_lock_timeout=int(beat_lock_seconds(settings)),
         timezone="UTC",
         worker_hijack_root_logger=False,
     )
     app.steps["worker"].add(RequireSecretKey)
+    observe.install(app, settings)  # log lines with task ids, worker heartbeats, beat's tick (digest/observe.py)
     return app
+
+
+def beat_lock_seconds(settings: Settings) -> float:
+    """How long a dead beat's lock outlives it (30 s by default): the other beat waits that long."""
+    return max(5.0, BEAT_LOCK_LOOPS * beat_loop_seconds(settings))
 
 
 class RequireSecretKey(bootsteps.Step):

@@ -7,9 +7,11 @@ A bad value fails at start-up with the variable's name in the message.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -115,6 +117,9 @@ class Settings(BaseSettings):
     # How often beat looks for lists whose issue is due (digest/dispatch.py). An issue
     # goes out at most this long after its slot.
     schedule_tick_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # RabbitMQ brokers only (digest/queues.py): "quorum" declares digest's queues as quorum
+    # queues, replicated across a RabbitMQ cluster; "classic": durable classic queues.
+    celery_queue_type: Literal["classic", "quorum"] = "classic"
 
     # SendGrid's signed Event Webhook (digest.events) and Inbound Parse (digest.inbound).
     # The verification key SendGrid shows (base64 DER, ECDSA P-256). Unset: no endpoint (404).
@@ -138,6 +143,32 @@ class Settings(BaseSettings):
     newsletter_inbound_domain: str = ""
 
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
+
+    # Operations (digest/logs.py, digest/metrics/, digest/health.py): log lines as text or
+    # JSON (one object a line), their level, and the bearer token /metrics asks for
+    # (unset: /metrics is open, so serve it only where Prometheus alone reaches).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_token: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # X_FILE after what the caller passes, before the environment (X and X_FILE both set is an error).
+        return init_settings, SecretFiles(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("sendgrid_api_key", mode="before")
     @classmethod
@@ -170,7 +201,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("secret_key", "editor_credential", "inbound_parse_secret", "newsletter_inbound_secret",
-                     mode="before")
+                     "metrics_token", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -236,7 +267,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a URL path like /webhooks/sendgrid/events (letters, digits, . _ ~ -)")
         return value
 
-    @field_validator("inbound_parse_secret", "newsletter_inbound_secret")
+    @field_validator("inbound_parse_secret", "newsletter_inbound_secret", "metrics_token")
     @classmethod
     def _url_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value.get_secret_value()):
@@ -280,13 +311,87 @@ def _split(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
+# Settings that may come from a file named by NAME_FILE: the secret ones, and the URLs
+# (they carry passwords). Computed from the annotations, so a new SecretStr setting is one.
+def file_settings(settings_cls: type[BaseSettings]) -> list[str]:
+    return [name for name, f in settings_cls.model_fields.items()
+            if f.annotation is SecretStr or SecretStr in get_args(f.annotation)] + ["redis_url", "celery_broker_url"]
+
+
+SECRET_FILE_MAX_BYTES = 64 * 1024  # a key is a few hundred bytes; /dev/zero must not hang start-up
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """NAME_FILE=/run/secrets/name: the file's content (less one trailing newline) is NAME's value.
+
+    Read from the environment and the .env file. Errors name the variable and the
+    path, never the content."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False  # unused: __call__ reads every file at once
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in _dotenv(self.settings_cls).items()}
+        env.update({k.upper(): v for k, v in os.environ.items()})
+        values: dict[str, Any] = {}
+        for name in file_settings(self.settings_cls):
+            var = name.upper()
+            path = env.get(f"{var}_FILE")
+            if not path:
+                continue
+            if env.get(var):
+                raise ConfigError(f"{var} and {var}_FILE are both set: keep one (the file is for secrets "
+                                  f"kept out of the environment)")
+            values[name] = _read_secret_file(f"{var}_FILE", path)
+        return values
+
+
+def _dotenv(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    env_file = settings_cls.model_config.get("env_file")
+    if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values  # pydantic-settings' own dependency
+
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def _read_secret_file(var: str, path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(SECRET_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{var}: cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > SECRET_FILE_MAX_BYTES:
+        raise ConfigError(f"{var}: {path} is larger than {SECRET_FILE_MAX_BYTES} bytes: not a secret's file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{var}: {path} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")  # the newline editors and `echo` add
+    if not text:
+        raise ConfigError(f"{var}: {path} is empty")
+    return text
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning pydantic's report into one line per bad variable."""
+    """Read the settings, turning pydantic's report into one line per bad variable.
+
+    A secret's value is never repeated in the message, nor a URL's password."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        secret = set(file_settings(Settings)) - {"redis_url", "celery_broker_url"}
         lines = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid setting: " + "; ".join(lines)) from None
+            field = "_".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            shown = "" if field in secret or "input" not in err else f" (got {_shown(err['input'])})"
+            lines.append(f"{field.upper() or 'SETTINGS'}: {message}{shown}")
+        if len(lines) == 1:
+            raise ConfigError("invalid setting: " + lines[0]) from None
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def _shown(value: object) -> str:
+    text = re.sub(r"(://[^:/@\s]*):[^@/\s]+@", r"\1:***@", repr(value))  # a URL's password
+    return text if len(text) <= 200 else text[:200] + "…"

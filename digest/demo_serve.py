@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from digest import queues
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
 from digest.errors import ConfigError
@@ -74,8 +75,9 @@ def serve_demo(settings: Settings, store: Store, output: Path) -> None:
                          env=env, stdout=(logs / f"{name}.log").open("ab"), stderr=subprocess.STDOUT,
                          start_new_session=True)
         for name, args in (
-            ("worker", ["worker", "--queues", "celery,send", "--concurrency", "2", "--loglevel", "INFO"]),
-            ("beat", ["beat", "--loglevel", "INFO", "--schedule", str(output / "celerybeat-schedule")]),
+            ("worker", ["worker", "--queues", ",".join(queues.ALL_QUEUES), "--concurrency", "2",
+                        "--loglevel", "INFO"]),
+            ("beat", ["beat", "--loglevel", "INFO"]),  # its schedule lives in Redis (celery-redbeat)
         )
     ]
     thread = threading.Thread(target=web.serve_forever, daemon=True)

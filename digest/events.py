@@ -60,6 +60,7 @@ import redis
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
 from digest.errors import InvalidInput, NotFound
+from digest.metrics import record_webhook_events
 from digest.models import SLUG
 from digest.store import Store, normalize_email
 
@@ -125,6 +126,7 @@ def apply_events(store: Store, settings: Settings, body: str) -> dict[str, int]:
     if not isinstance(items, list):
         log.warning("event webhook: a signed body that is not a JSON array, dropped")
         return {"malformed": 1}
+    record_webhook_events(store, items)
     known = Known(store)
     summary: Counter[str] = Counter()
     complained: set[tuple[str, str]] = set()

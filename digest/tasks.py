@@ -1,4 +1,7 @@
-"""Thin Celery tasks: ids in, a plain function does the work, a short summary out."""
+"""Thin Celery tasks: ids in, a plain function does the work, a short summary out.
+
+Each task's queue and (soft, hard) time limits come from digest/queues.py.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from functools import lru_cache
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from digest import dispatch
-from digest.celery_app import app, collect_time_limits, settings
+from digest import dispatch, queues
+from digest.celery_app import app, settings
 from digest.collect.collector import collect_feed, due_feeds
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
@@ -30,7 +33,15 @@ def _sender() -> Sender:
     return make_sender(settings)
 
 
-@app.task(name="digest.collect_all")
+_LIMITS = queues.time_limits(settings)
+
+
+def limits(name: str) -> dict[str, int]:
+    soft, hard = _LIMITS[name]
+    return {"soft_time_limit": soft, "time_limit": hard}
+
+
+@app.task(name="digest.collect_all", **limits("digest.collect_all"))
 def collect_all() -> int:
     """Beat entry: one collection task per active feed that is due, so one slow feed holds up nothing."""
     feeds = due_feeds(_store())
@@ -39,7 +50,7 @@ def collect_all() -> int:
     return len(feeds)
 
 
-_COLLECT_SOFT, _COLLECT_HARD = collect_time_limits(settings)  # see celery_app.collect_time_limits
+_COLLECT_SOFT, _COLLECT_HARD = _LIMITS["digest.collect"]  # see queues.collect_time_limits
 # A collection waits this long in its worker for a slot of its feed's host (politeness:
 # PER_HOST_CONCURRENCY, PER_HOST_DELAY), then goes back to the queue for when the host
 # said, at most MAX_DEFERRALS times (the next beat run tries again anyway).
@@ -47,11 +58,11 @@ HOST_WAIT = 10.0
 MAX_DEFERRALS = 30
 
 
-# acks_on_failure_or_timeout: a collection that fails or hits its time limit is
+# acks_on_failure, acks_on_timeout: a collection that fails or hits its time limit is
 # acknowledged, not redelivered (the app default for send batches is the other
 # way): the next beat run collects the feed again anyway, and redelivering a feed
 # that always times out would only keep a worker busy with it.
-@app.task(name="digest.collect", soft_time_limit=_COLLECT_SOFT, time_limit=_COLLECT_HARD,
+@app.task(name="digest.collect", **limits("digest.collect"), acks_on_failure=True, acks_on_timeout=True,
           acks_on_failure_or_timeout=True)
 def collect(feed_id: str, deferrals: int = 0) -> dict[str, object]:
     try:
@@ -60,18 +71,18 @@ def collect(feed_id: str, deferrals: int = 0) -> dict[str, object]:
         log.warning("feed %s: collection stopped after %d s (soft time limit)", feed_id, _COLLECT_SOFT)
         return {"feed": feed_id, "new": 0, "error": f"collection took longer than {_COLLECT_SOFT} s"}
     if result.deferred is not None and deferrals < MAX_DEFERRALS:
-        collect.apply_async((feed_id, deferrals + 1), countdown=result.deferred)
+        collect.apply_async((feed_id, deferrals + 1), countdown=queues.countdown(settings, result.deferred))
     return {"feed": feed_id, "new": result.new, "error": result.error, "deferred": result.deferred}
 
 
-@app.task(name="digest.send_issue")
+@app.task(name="digest.send_issue", **limits("digest.send_issue"))
 def send_issue(list_slug: str) -> str:
     plan = prepare_issue(_store(), settings, list_slug)
     enqueue_batches(plan.issue_id)
     return plan.issue_id
 
 
-@app.task(name="digest.tick", ignore_result=True)
+@app.task(name="digest.tick", ignore_result=True, **limits("digest.tick"))
 def tick() -> list[str]:
     """Beat entry (every SCHEDULE_TICK_SECONDS): start the issues that are due (digest/dispatch.py),
     and settle the sends under way (a dead sender's batch shows as unconfirmed; finished issues are done)."""
@@ -79,7 +90,7 @@ def tick() -> list[str]:
     return dispatch.tick(_store(), settings, datetime.now(timezone.utc), lambda lst, slot: start_slot.delay(lst, slot))
 
 
-@app.task(name="digest.start_slot")
+@app.task(name="digest.start_slot", **limits("digest.start_slot"))
 def start_slot(list_slug: str, slot: str) -> str:
     """A due slot's issue: skipped, waiting for approval, or planned and its batches queued."""
     started = dispatch.start_slot(_store(), settings, list_slug, slot, datetime.now(timezone.utc))
@@ -96,13 +107,19 @@ def enqueue_batches(issue_id: str) -> int:
     return len(batches)
 
 
-@app.task(name="digest.send_batch", bind=True, max_retries=None)
+@app.task(name="digest.send_batch", bind=True, max_retries=None, **limits("digest.send_batch"))
 def send_batch_task(self, issue_id: str, batch_id: str) -> str:  # type: ignore[no-untyped-def]
     attempt = self.request.retries + 1
     try:
         outcome = send_batch(_store(), settings, _sender(), issue_id, batch_id, attempt)
     except RetryLater as wait:
-        raise self.retry(countdown=wait.delay, exc=None) from None
+        raise self.retry(countdown=queues.countdown(settings, wait.delay), exc=None) from None
+    except SoftTimeLimitExceeded:
+        # Queued again, as a crash's redelivery would be: the new claim sends the batch if
+        # it was still waiting (SEND_RATE), or marks it unconfirmed if its request was out.
+        log.error("issue %s batch %s: stopped after %d s (soft time limit)", issue_id, batch_id,
+                  _LIMITS["digest.send_batch"][0])
+        raise self.retry(countdown=1, exc=None) from None
     except HaltSend as halt:
         log.error("issue %s halted: %s", issue_id, halt)
         return "halted"
@@ -112,7 +129,7 @@ def send_batch_task(self, issue_id: str, batch_id: str) -> str:  # type: ignore[
 # -- SendGrid's Event Webhook -------------------------------------------------------
 
 
-@app.task(name="digest.apply_events")
+@app.task(name="digest.apply_events", **limits("digest.apply_events"))
 def apply_events_task(body: str) -> dict[str, int]:
     """A batch the web process verified (digest.web.webhooks); digest.events applies it once."""
     from digest.events import apply_events

@@ -14,6 +14,7 @@ from digest.celery_app import make_celery
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import prepare_issue
 from digest.demo import SAMPLES, serve_samples
+from digest.queues import SENDER_QUEUES, WORKER_QUEUES
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.workers import Worker, wait_for, worker_env
@@ -35,6 +36,12 @@ def stub():
 
 
 def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings, stub, tmp_path):
+    feeds_to_inboxes(store, settings, stub, tmp_path)
+
+
+def feeds_to_inboxes(store, settings, stub, tmp_path):  # type: ignore[no-untyped-def]
+    """Feeds in, a list and its readers set up, collected and sent through the Procfile's
+    `worker` and `sender` processes; also run with RabbitMQ as the broker (test_rabbitmq.py)."""
     env = worker_env(settings, SENDGRID_API_KEY="SG.e2e", SENDGRID_API_HOST=stub.url)
     with serve_samples() as base:
         for feed_id, file_name in [("planet-wire", "planet-wire.xml"), ("orbital-times", "orbital-times.atom"),
@@ -55,7 +62,9 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
         assert "line 4" in r.stderr and "not-an-address" in r.stderr
         assert "line 5" in r.stderr and "cooking" in r.stderr
 
-        worker = Worker(env, tmp_path / "worker.log", "e2e").start()
+        # the Procfile's process types: `worker` collects and plans, `sender` sends
+        worker = Worker(env, tmp_path / "worker.log", "e2e", queues=WORKER_QUEUES).start()
+        sender = Worker(env, tmp_path / "sender.log", "e2e-sender", queues=SENDER_QUEUES).start()
         try:
             make_celery(settings).send_task("digest.collect_all")
             wait_for(lambda: all(store.feed_state(f.id).last_ok_at for f in store.feeds()), 60,
@@ -65,9 +74,10 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
             r = cli(env, "preview", "weekly", "-o", str(preview))
             assert r.returncode == 0, r.stderr
             r = cli(env, "send", "now", "weekly")
-            assert r.returncode == 0, r.stderr + (tmp_path / "worker.log").read_text()[-3000:]
+            assert r.returncode == 0, r.stderr + (tmp_path / "sender.log").read_text()[-3000:]
         finally:
             worker.stop()
+            sender.stop()
     assert "3 handed over" in r.stdout
     assert sorted(stub.recipients) == ["alice@example.com", "bob@example.com", "dan@example.com"]
     assert not stub.duplicates and stub.invalid == []
@@ -79,7 +89,9 @@ def test_feeds_to_inboxes_through_the_command_line_and_a_worker(store, settings,
     assert first_title
 
 
-def _send_through_workers(store, settings, tmp_path, stub, n_workers=2, chaos=None):  # type: ignore[no-untyped-def]
+def send_through_workers(store, settings, tmp_path, stub, n_workers=2, chaos=None):  # type: ignore[no-untyped-def]
+    """Plan the issue here, queue its batches, and let real workers send them (through
+    settings.celery_broker_url when set, else the store's Redis)."""
     env = worker_env(settings, SENDGRID_API_KEY="SG.scale", SENDGRID_API_HOST=stub.url)
     plan = prepare_issue(store, settings, "weekly")
     app = make_celery(settings)
@@ -102,7 +114,7 @@ def test_twenty_thousand_readers_with_mixed_choices_get_it_exactly_once(
 ):
     seed_week(store, ["climate", "space", "markets"])
     store.add_subscribers("weekly", readers(20_000, CHOICES))
-    plan, ledger = _send_through_workers(store, settings, tmp_path, stub)
+    plan, ledger = send_through_workers(store, settings, tmp_path, stub)
     assert stub.invalid == []
     assert len(stub.recipients) == 20_000 and not stub.duplicates
     assert ledger.status(plan.issue_id).counts["accepted"] == 20_000
@@ -114,15 +126,21 @@ def test_rate_limits_and_errors_through_workers_still_end_exactly_once(store, se
     store.add_subscribers("weekly", readers(3000, CHOICES))
     settings = settings.model_copy(update={"batch_size": 100})
     with SendGridStub(Behaviour(rate_429=0.3, rate_500=0.1, reset_in=0.05), validate=False) as stub:
-        _send_through_workers(store, settings, tmp_path, stub)
+        send_through_workers(store, settings, tmp_path, stub)
     assert stub.statuses[429] > 5 and stub.statuses[500] > 1
     assert len(stub.recipients) == 3000 and not stub.duplicates
 
 
 def test_workers_killed_mid_send_lose_no_one_and_mail_no_one_twice(store, settings, topics, weekly, tmp_path):
+    workers_killed_mid_send(store, settings.model_copy(update={"visibility_timeout": 5}), tmp_path)
+
+
+def workers_killed_mid_send(store, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """SIGKILL of workers mid-send, four times; the operator resolves what it left unconfirmed.
+    The Redis broker hands a dead worker's tasks back after the visibility timeout, RabbitMQ at once."""
     seed_week(store, ["climate", "space", "markets"])
     store.add_subscribers("weekly", readers(4000, CHOICES))
-    settings = settings.model_copy(update={"batch_size": 40, "visibility_timeout": 5})
+    settings = settings.model_copy(update={"batch_size": 40})
     rng = random.Random(2026)
     kills_mid_send = []
 
@@ -136,7 +154,7 @@ def test_workers_killed_mid_send_lose_no_one_and_mail_no_one_twice(store, settin
             victim.start()
 
     with SendGridStub(Behaviour(delay=0.03), validate=False) as stub:
-        plan, ledger = _send_through_workers(store, settings, tmp_path, stub, chaos=chaos)
+        plan, ledger = send_through_workers(store, settings, tmp_path, stub, chaos=chaos)
         # the operator resolves what the crashes left unconfirmed, checking SendGrid's side
         unconfirmed = [p["batch"] for p in ledger.status(plan.issue_id).problems if p["state"] == "unconfirmed"]
         for batch in unconfirmed:

@@ -470,7 +470,7 @@ def test_the_collect_task_has_time_limits_above_the_deadline_and_below_the_visib
     assert (tasks.collect.soft_time_limit, tasks.collect.time_limit) == (soft, hard)
     assert settings.fetch_deadline < soft < hard < settings.visibility_timeout
     assert tasks.collect.acks_on_failure_or_timeout  # a timed-out collection is not redelivered
-    assert tasks.app.amqp.router.route({}, "digest.collect")["queue"].name == "celery"
+    assert tasks.app.amqp.router.route({}, "digest.collect")["queue"].name == "collect"
     assert tasks.app.amqp.router.route({}, "digest.send_batch")["queue"].name == "send"
 
 

@@ -53,6 +53,7 @@ from digest.collect.parse import RawEntry, parse_feed
 from digest.collect.politeness import HostBusy, HostGate, backoff, host_of, next_check, skipped
 from digest.config import Settings
 from digest.errors import FeedError, InvalidInput, NotFound
+from digest.metrics import record_collect
 from digest.models import Article, Feed, FeedState
 from digest.store import Store
 
@@ -341,6 +342,7 @@ def collect_feed(
         state.next_fetch_at = _backoff(state, settings, getattr(error, "retry_after", None), now)
         result = CollectResult(feed_id, error=message, status=_judge(store, settings, feed, state, error, now))
     store.save_feed_state(feed_id, state)
+    record_collect(store, result, error)
     return result
 
 

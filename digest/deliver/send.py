@@ -27,6 +27,7 @@ from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
+from digest.metrics import observe_send
 from digest.models import DigestList
 from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, archive_url, premailer_calls
@@ -258,7 +259,8 @@ def send_batch(
     info = {"recipients": n, "attempts": attempt, "at": time.time()}
     ledger.hold(issue_id, batch_id, token, settings.sendgrid_timeout + LEASE_MARGIN)
     try:
-        sender.send(envelope)
+        with observe_send(store, sender.name, envelope.custom_args["list"], n):  # latency, status, handed over
+            sender.send(envelope)
     except TransportError as exc:
         info["error"] = str(exc)
         if exc.halt:

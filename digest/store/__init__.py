@@ -32,6 +32,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:limit:{name}:{n}:{hash}   counter requests per client or address in window n (store/limits.py)
     P:host:{host}:slots, :next  the collector's requests running per host and when the next may start,
                                 shared by every worker (store/hosts.py)
+    P:metrics:*, P:obs:*        metrics every process records, workers' and beat's heartbeats (store/metrics.py)
     P:editor:accounts, ...      editor accounts and their sign-in sessions (store/accounts.py, store/sessions.py)
     P:list:{L}:audit, P:editor:audit  who did what, when (store/audit.py)
     P:list:{L}:status_counts    subscribers by status, for the dashboard, kept a minute (store/status_counts.py)
@@ -47,25 +48,27 @@ from __future__ import annotations
 
 import redis
 
+from digest.store.accounts import AccountStore
 from digest.store.articles import ArticleStore
+from digest.store.audit import AuditStore
 from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
 from digest.store.hosts import HostSlots
-from digest.store.accounts import AccountStore
 from digest.store.limits import RateLimits
-from digest.store.audit import AuditStore
+from digest.store.metrics import MetricsStore
 from digest.store.optin import OptinStore
 from digest.store.pauses import PauseIndex
 from digest.store.schedules import ScheduleStore
+from digest.store.sessions import SessionStore
+from digest.store.status_counts import StatusCounts
 from digest.store.stories import StoryStore
 from digest.store.subscribers import Record, SubscriberStore, normalize_email
 from digest.store.topics import TopicStore
 
 
-from digest.store.sessions import SessionStore
-from digest.store.status_counts import StatusCounts
 class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
-            OptinStore, PauseIndex, RateLimits, HostSlots, AccountStore, SessionStore, AuditStore, StatusCounts):
+            OptinStore, PauseIndex, RateLimits, HostSlots, AccountStore, SessionStore, AuditStore, StatusCounts,
+            MetricsStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
