@@ -151,6 +151,24 @@ def send_resolve(ctx: Context, issue_id: str, batch_id: str, action: str | None)
         click.echo(f"queue it with: digest send resume {issue_id}")
 
 
+@send.command("pause")
+@click.argument("issue_id")
+@pass_ctx
+def send_pause(ctx: Context, issue_id: str) -> None:
+    """Hold a send under way: no batch not yet claimed goes out until `digest send resume`."""
+    from digest import audit
+    from digest.deliver.ledger import Ledger
+
+    ledger = Ledger(ctx.store)
+    meta = ledger.meta(issue_id)
+    if not meta:
+        raise InvalidInput(f"unknown issue: {issue_id!r}")
+    if not ledger.pause(issue_id, "command line"):
+        raise InvalidInput(f"issue {issue_id} is not sending (it is {meta.get('status', '?')})")
+    audit.record(ctx.store, meta["list"], "command line", "pause", issue_id)
+    click.echo(f"issue {issue_id} paused; batches in flight finish. Resume: digest send resume {issue_id}")
+
+
 @send.command("resume")
 @click.argument("issue_id")
 @click.option("--here", is_flag=True, help="Send from this process instead of the Celery workers.")

@@ -46,6 +46,12 @@ A batch is a fixed set of addresses from the moment the issue is planned.
    SENDGRID_TIMEOUT plus a margin); a batch still submitting when its lease runs
    out is marked unconfirmed by the next look at the issue's status, so a dead
    sender shows within a minute, not after the broker's visibility timeout.
+
+A halted issue (the key refused, or an editor's pause) lets no batch be claimed:
+the claim reads `halted` in the same Lua step that would take the batch, so once
+`pause` returns, no batch not yet claimed is sent; batches in flight finish. Its
+batches stay pending, and `resume` (then queueing the open batches again) sends
+each of them once: the claim, not the queue, decides who sends.
 """
 
 from __future__ import annotations
@@ -117,6 +123,22 @@ return 1
 # Nobody can know whether SendGrid got it, so it is unconfirmed, as a redelivered
 # claim would find it; the holder's own late report (same token) still lands.
 # KEYS: batches, lease. ARGV: batch. Returns 1 if it moved.
+# KEYS: issue hash. ARGV: reason, who. Only a send under way can be paused.
+_PAUSE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'sending' then return 0 end
+redis.call('HSET', KEYS[1], 'halted', ARGV[1], 'status', 'halted', 'paused_by', ARGV[2])
+return 1
+"""
+
+# KEYS: issue hash. ARGV: '1' to lift only an editor's pause (not a refused key's halt).
+_RESUME = """
+if redis.call('HEXISTS', KEYS[1], 'halted') == 0 then return 0 end
+if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], 'paused_by') == 0 then return 0 end
+redis.call('HDEL', KEYS[1], 'halted', 'paused_by')
+redis.call('HSET', KEYS[1], 'status', 'sending')
+return 1
+"""
+
 _STALE = """
 local s = redis.call('HGET', KEYS[1], ARGV[1])
 if not s or string.match(s, '^[a-z]+') ~= 'submitting' then return 0 end
@@ -162,6 +184,8 @@ class Ledger:
         self._resolve = self.r.register_script(_RESOLVE)
         self._stale = self.r.register_script(_STALE)
         self._fetch = self.r.register_script(_FETCH)
+        self._pause = self.r.register_script(_PAUSE)
+        self._resume = self.r.register_script(_RESUME)
 
     def k(self, issue_id: str, *parts: object) -> str:
         return self.store.key("issue", issue_id, *parts)
@@ -329,9 +353,14 @@ class Ledger:
     def halt(self, issue_id: str, reason: str) -> None:
         self.r.hset(self.k(issue_id), mapping={"halted": reason, "status": "halted"})
 
-    def resume(self, issue_id: str) -> None:
-        self.r.hdel(self.k(issue_id), "halted")
-        self.r.hset(self.k(issue_id), "status", "sending")
+    def pause(self, issue_id: str, by: str) -> bool:
+        """Hold a send under way (module docstring); False when it is not sending."""
+        return bool(self._pause(keys=[self.k(issue_id)], args=[f"paused by {by}", by]))
+
+    def resume(self, issue_id: str, *, paused_only: bool = False) -> bool:
+        """Lift a halt or pause (`paused_only`: an editor's pause only); the caller queues the
+        open batches again. False when there was nothing to lift."""
+        return bool(self._resume(keys=[self.k(issue_id)], args=["1" if paused_only else "0"]))
 
     def mark_done_if_finished(self, issue_id: str) -> bool:
         status = self.status(issue_id)

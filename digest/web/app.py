@@ -4,7 +4,8 @@
     archive  (digest.web.archive)  sent issues, rendered for no reader (open to all)
     signup   (digest.web.signup)   subscribe (open, rate-limited, honeypot), confirm (a signed expiring link)
     auth     (digest.web.auth)     editors sign in and out (/login, /logout); sessions, CSRF, the editors' rule
-    editors  (digest.web.editors)  the dashboard, list pages, preview, audit log; signed-in editors, their lists
+    editors  (digest.web.editors)  the dashboard, list pages, audit log; signed-in editors, their lists
+    review   (digest.web.review)   preview, preflight, approval, test sends; the same rule as editors
     machine  (digest.web.machine)  /healthz for load balancers
     webhooks (digest.web.webhooks) SendGrid's signed events and Inbound Parse; a signature, a URL secret
     newsletters (digest.web.newsletters) newsletters mailed to a feed, via Inbound Parse; a URL secret
@@ -22,7 +23,7 @@ from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
-from digest.web import archive, auth, editors, machine, newsletters, public, signup, webhooks
+from digest.web import archive, auth, editors, machine, newsletters, public, review, signup, webhooks
 from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
@@ -55,7 +56,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def secure(response: Response) -> Response:
+        own = response.headers.get("Content-Security-Policy")  # the review page and its frames (web/review.py)
         response.headers.update(headers)
+        if own:
+            response.headers["Content-Security-Policy"] = own
         return response
 
     @app.errorhandler(NotFound)
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(signup.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(editors.blueprint)
+    app.register_blueprint(review.blueprint)
     app.register_blueprint(machine.blueprint)
     app.register_blueprint(webhooks.make_blueprint(settings))
     app.register_blueprint(newsletters.make_blueprint(settings))
