@@ -80,7 +80,7 @@ def issue_summary(store: Store, ledger: Ledger, issue_id: str) -> IssueSummary:
         issue_id=issue_id,
         created=datetime.fromtimestamp(created, timezone.utc) if created else None,
         subject=meta.get("subject", ""),
-        status=meta.get("status", "?"),
+        status="paused" if meta.get("paused_by") else meta.get("status", "?"),  # an editor's pause, not a halt
         planned=counts.get("planned", 0),
         handed_over=counts.get("accepted", 0),
         suppressed=counts.get("suppressed", 0),
@@ -101,7 +101,7 @@ def list_dashboard(store: Store, lst: DigestList, now: datetime, last: int = LAS
     starting = latest.get("state") in (STARTING, APPROVED)
     if waiting:
         state, detail = WAITING_FOR_APPROVAL, waiting[-1]
-    elif starting or (issues and issues[0].status in ("sending", "halted")):
+    elif starting or (issues and issues[0].status in ("sending", "halted", "paused")):
         state = SENDING
         detail = f"{issues[0].issue_id}: {issues[0].status}" if issues and issues[0].status != "done" else ""
     else:

@@ -165,8 +165,9 @@ def test_preview_of_an_unknown_list_is_404(editor, store):
     assert r.status_code == 404 and b"unknown list" in r.data
 
 
-def test_lists_index_links_to_previews(editor, weekly):
-    assert b'href="/lists/weekly/preview"' in editor.get("/lists").data
+def test_lists_index_links_to_the_review_page_and_it_answers(editor, weekly):
+    assert b'href="/lists/weekly/review"' in editor.get("/lists").data
+    assert editor.get("/lists/weekly/review").status_code == 200
 
 
 def test_healthz_pings_redis_and_tells_strangers_no_more(client, settings):

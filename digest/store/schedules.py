@@ -8,6 +8,7 @@ two beats, a retried task or a racing `send now` start it once. Its state then
 moves forward only, checked and set in one step (`move_slot`):
 
     starting -> sending | skipped | failed | waiting -> approved -> sending | skipped
+    (a slot not yet come) -> approved ahead -> starting (no approval wait) | skipped (cancelled)
 """
 
 from __future__ import annotations
