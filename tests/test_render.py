@@ -578,3 +578,17 @@ def test_a_fifty_article_issue_passes_preflight_as_sent_and_says_when_click_trac
     assert not blocking(as_sent), [f.message for f in as_sent.findings]
     tracked = preflight_next_issue(store, settings.model_copy(update={"sendgrid_click_tracking": True}), "weekly")
     assert tracked.estimated_bytes > as_sent.estimated_bytes
+
+
+def test_issues_rendered_at_once_in_threads_keep_their_own_parts(store, settings, weekly):
+    """The Jinja environment is shared by a process's threads; each render's cut markers are its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed_week(store, ["climate", "space", "markets"])
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: next_issue(store, settings, "weekly")[1], range(16)))
+    assert len({r.cut for r in results}) == 16
+    for rendered in results:
+        html, text = rendered.assemble({"space"})
+        assert "Space" in text and "Climate story" not in text
+        assert rendered.cut not in html and "<!--" + rendered.cut not in html

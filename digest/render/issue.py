@@ -257,8 +257,8 @@ def render_issue(content: IssueContent, settings: Settings) -> RenderedIssue:
     lst = content.digest_list
     env = make_environment(settings, lst.locale, lst.timezone)
     markers, cut = _fresh_markers(content)
-    env.globals.update(_part_helpers(cut))
     context = {
+        **_part_helpers(cut),  # in the context, not the environment's globals: environments are shared
         "digest_list": lst,
         "lang": lst.locale,
         "issue_date": env.filters["short_date"](content.now, "long"),
