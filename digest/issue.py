@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from digest.config import Settings
-from digest.content import IssueContent, Section
+from digest.content import IssueContent, Section, Story
 from digest.links import preview_token
 from digest.models import MORE_NEWS, Article, DigestList
 from digest.render import RenderedIssue, personalize, render_issue, translations
@@ -33,12 +33,16 @@ def build_issue(
 
     Only articles no earlier issue of the list carried, unless `again` (a manual
     resend of what the window holds).
+    Editors' edits of the next issue apply (store/drafts.py): articles they left out
+    are not in it, the stories they placed come first, their subject, preheader, intro.
     """
     window = timedelta(days=digest_list.window_days)
     articles = window_articles(store, digest_list, now)
     if not again:
         sent = store.issued(digest_list.slug, (a.id for a in articles))
         articles = [a for a in articles if a.id not in sent]
+    edits = store.draft(digest_list.slug)  # what editors changed in this issue (digest/corrections.py)
+    articles = [a for a in articles if a.id not in edits.excluded]  # left out, still collected
     filings = file_window(store, settings, digest_list, articles)
     names = digest_list.topic_names(more_news_name)
     buckets: dict[str, list[Article]] = {slug: [] for slug in store.list_topics(digest_list)}
@@ -47,7 +51,8 @@ def build_issue(
         buckets[primary if primary in buckets else MORE_NEWS].append(article)
     stories = group_stories(store, digest_list.slug, buckets, now, window, settings.article_ttl_days * 86400)
     cap = digest_list.max_per_section
-    sections = {slug: Section(slug, names[slug], found[:cap]) for slug, found in stories.items()}
+    sections = {slug: Section(slug, names[slug], in_editors_order(found, edits.order.get(slug))[:cap])
+                for slug, found in stories.items()}
     for primary, section in sections.items():
         for story in section.stories:
             for other in filings[story.lead.id].secondary:
@@ -55,7 +60,17 @@ def build_issue(
                     extra = sections[other].secondary.setdefault(primary, [])
                     if len(extra) < cap:
                         extra.append(story)
-    return IssueContent(digest_list, now, [s for s in sections.values() if s.stories or s.secondary], filings)
+    shown = digest_list.model_copy(update={"intro": edits.intro}) if edits.intro else digest_list
+    return IssueContent(shown, now, [s for s in sections.values() if s.stories or s.secondary], filings,
+                        edits.subject, edits.preheader, edits.rev)
+
+
+def in_editors_order(stories: list[Story], order: list[str] | None) -> list[Story]:
+    """The stories editors placed, in their order, then the others as ranked (sorted is stable)."""
+    if not order:
+        return stories
+    place = {story_id: i for i, story_id in enumerate(order)}
+    return sorted(stories, key=lambda s: place.get(s.id, len(place)))
 
 
 def next_issue(
@@ -66,7 +81,18 @@ def next_issue(
     digest_list = store.get_list(list_slug)
     more = translations(digest_list.locale).gettext("More news")
     content = build_issue(store, settings, digest_list, now, more_news_name=more, again=again)
-    return content, render_issue(content, settings)
+    rendered = render_issue(content, settings)
+    use_editors_wording(rendered, content)
+    return content, rendered
+
+
+def use_editors_wording(rendered: RenderedIssue, content: IssueContent) -> None:
+    """The editors' subject and preheader replace the made ones in every variant: they become the
+    rendering's own sentences (its wording, stored with it for the senders), %-escaped."""
+    if content.subject:
+        rendered.wording["subject"] = content.subject.replace("%", "%%")
+    if content.preheader:
+        rendered.wording["preheader"] = rendered.wording["preheader_one"] = content.preheader.replace("%", "%%")
 
 
 def next_issue_email(

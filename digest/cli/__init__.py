@@ -5,6 +5,7 @@ turns a DigestError into one line on stderr and a non-zero exit (cli.base).
 """
 
 from digest.cli import (  # noqa: F401  (they register commands)
+    drafts,
     editors,
     feed_sources,
     feeds,

@@ -101,6 +101,7 @@ def _prepare_issue(
     issue_id = issue_id or ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
     rendered.web_url = archive_url(settings.base_url, list_slug, issue_id)  # "view in browser": this issue
     store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
+    store.clear_draft(list_slug, content.edits_rev)  # the editors' edits went into this issue
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())
     sizes = ledger.freeze(issue_id, list_slug, store.masks(list_slug))

@@ -16,6 +16,7 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:lists                     hash  list slug -> DigestList JSON (its topics included)
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
+    P:list:{L}:draft, ...       editors' edits of the next issue, until it is planned (store/drafts.py)
     P:list:{L}:slots, issuing   scheduled time slots and their issues' states (store/schedules.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
     P:list:{L}:profile          hash  email -> JSON: locale, consent evidence, paused_until (only if any)
@@ -51,6 +52,7 @@ import redis
 from digest.store.accounts import AccountStore
 from digest.store.articles import ArticleStore
 from digest.store.audit import AuditStore
+from digest.store.drafts import DraftStore
 from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
 from digest.store.hosts import HostSlots
@@ -68,7 +70,7 @@ from digest.store.topics import TopicStore
 
 class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
             OptinStore, PauseIndex, RateLimits, HostSlots, AccountStore, SessionStore, AuditStore, StatusCounts,
-            MetricsStore):
+            MetricsStore, DraftStore):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)

@@ -6,6 +6,7 @@
     auth     (digest.web.auth)     editors sign in and out (/login, /logout); sessions, CSRF, the editors' rule
     editors  (digest.web.editors)  the dashboard, list pages, audit log; signed-in editors, their lists
     review   (digest.web.review)   preview, preflight, approval, test sends; the same rule as editors
+    corrections (digest.web.corrections) editors correct the next issue (/lists/<list>/edit); the same rule
     machine  (digest.web.machine)  /healthz for load balancers
     webhooks (digest.web.webhooks) SendGrid's signed events and Inbound Parse; a signature, a URL secret
     newsletters (digest.web.newsletters) newsletters mailed to a feed, via Inbound Parse; a URL secret
@@ -23,7 +24,7 @@ from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
-from digest.web import archive, auth, editors, machine, newsletters, public, review, signup, webhooks
+from digest.web import archive, auth, corrections, editors, machine, newsletters, public, review, signup, webhooks
 from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(editors.blueprint)
     app.register_blueprint(review.blueprint)
+    app.register_blueprint(corrections.blueprint)
     app.register_blueprint(machine.blueprint)
     app.register_blueprint(webhooks.make_blueprint(settings))
     app.register_blueprint(newsletters.make_blueprint(settings))
