@@ -7,7 +7,12 @@ what goes out.
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from digest.config import Settings
 from digest.content import IssueContent, Section, Story
@@ -81,9 +86,46 @@ def next_issue(
     digest_list = store.get_list(list_slug)
     more = translations(digest_list.locale).gettext("More news")
     content = build_issue(store, settings, digest_list, now, more_news_name=more, again=again)
-    rendered = render_issue(content, settings)
+    key = content_key(content, settings)
+    cached = store.cached("render", list_slug, key)
+    if cached is not None:
+        rendered = RenderedIssue.from_json(cached)
+    else:
+        rendered = render_issue(content, settings)
+        store.keep("render", list_slug, key, rendered.to_json())
     use_editors_wording(rendered, content)
     return content, rendered
+
+
+def content_key(content: IssueContent, settings: Settings) -> str:
+    """A digest of everything the rendering of `content` depends on: the content itself (every
+    article's every field, the sections, the edits), the list, the day in the list's time
+    zone (the dateline), the settings the templates read and the templates' files."""
+    day = content.now.astimezone(ZoneInfo(content.digest_list.timezone)).date().isoformat()
+    digest = hashlib.sha256()
+    code = [str(settings.templates_dir), str(_RENDER_CODE), str(_LOCALES)]  # a new release is a new key
+    for part in (repr(replace(content, now=day)), settings.base_url, *code, *map(files_stamp, code)):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:40]
+
+
+_RENDER_CODE = Path(render_issue.__code__.co_filename).parent
+_LOCALES = Path(__file__).parent / "locale"
+
+
+def files_stamp(folder: str) -> str:
+    """Names, sizes and modification times of the files under `folder`: an edited template,
+    translation or renderer makes a new key."""
+    stamps = []
+    for root, _dirs, files in os.walk(folder):
+        for name in sorted(files):
+            try:
+                info = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            stamps.append(f"{root}/{name}:{info.st_size}:{info.st_mtime_ns}")
+    return ";".join(sorted(stamps))
 
 
 def use_editors_wording(rendered: RenderedIssue, content: IssueContent) -> None:

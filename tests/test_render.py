@@ -187,8 +187,8 @@ def test_feed_text_is_escaped_and_the_reader_parts_stay_placeholders(store, sett
 
 def test_placeholders_are_new_for_every_rendering(store, settings, weekly):
     seed_week(store, ["space"])
-    first = next_issue(store, settings, "weekly")[1].markers
-    second = next_issue(store, settings, "weekly")[1].markers
+    content = next_issue(store, settings, "weekly")[0]
+    first, second = (render_issue(content, settings).markers for _ in range(2))
     assert len({first.token, first.greeting_html, first.greeting_text, second.token}) == 4
 
 
@@ -585,10 +585,30 @@ def test_issues_rendered_at_once_in_threads_keep_their_own_parts(store, settings
     from concurrent.futures import ThreadPoolExecutor
 
     seed_week(store, ["climate", "space", "markets"])
+    content = next_issue(store, settings, "weekly")[0]
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: next_issue(store, settings, "weekly")[1], range(16)))
+        results = list(pool.map(lambda _: render_issue(content, settings), range(16)))
     assert len({r.cut for r in results}) == 16
     for rendered in results:
         html, text = rendered.assemble({"space"})
         assert "Space" in text and "Climate story" not in text
         assert rendered.cut not in html and "<!--" + rendered.cut not in html
+
+
+def test_the_next_issue_is_rendered_once_until_anything_it_shows_changes(store, settings, weekly):
+    from digest.preflight import preflight_next_issue
+
+    made = seed_week(store, ["climate", "space", "markets"])
+    before = premailer_calls()
+    first = next_issue(store, settings, "weekly")[1]
+    again = next_issue(store, settings, "weekly")[1]
+    preflight_next_issue(store, settings, "weekly")
+    assert premailer_calls() == before + 1 and again.html == first.html  # kept, not rendered again
+    late = article(99, "space").model_copy(update={"title": "A story that came in late"})
+    store.save_article(late, 86400)
+    file_as(store, [late], "space")
+    html = next_issue(store, settings, "weekly")[1].assemble(None)[0]
+    assert premailer_calls() == before + 2 and "A story that came in late" in html
+    store.add_list(weekly.model_copy(update={"name": "The Weekly Planet Renamed"}))
+    assert "The Weekly Planet Renamed" in next_issue(store, settings, "weekly")[1].assemble(None)[0]
+    assert premailer_calls() == before + 3

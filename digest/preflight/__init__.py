@@ -59,15 +59,26 @@ def preflight_next_issue(store: Store, settings: Settings, list_slug: str,
                          topics: set[str] | None = None) -> Report:
     """A list's next issue, rendered as the editors' preview renders it (every topic by default:
     the longest variant), checked. An issue with nothing in it is one blocking finding."""
-    from digest.issue import next_issue_email
+    import hashlib
+    import os
+
+    from digest.issue import content_key, files_stamp, next_issue_email
     from digest.links import preview_token
 
     content, _, email = next_issue_email(store, settings, list_slug, topics)
+    # The checks read what the content key covers, and these (their own code included).
+    key = hashlib.sha256(f"{content_key(content, settings)}|{sorted(topics or ())}|{settings.sendgrid_click_tracking}"
+                         f"|{files_stamp(os.path.dirname(__file__))}".encode()).hexdigest()[:40]
+    cached = store.cached("preflight", list_slug, key)
+    if cached is not None:
+        return Report.from_json(cached)
     if email is None:
         report = Report()
         report.add("block", "issue-empty", "The next issue has no articles yet: there is nothing to send."
                    if content.is_empty else "None of these topics has articles in the next issue.", list_slug)
         return report
     html, text = email
-    return preflight(html, text, unsubscribe_url=f"{settings.base_url}/u/{preview_token(settings, list_slug)}",
-                     local_origin=settings.base_url, click_tracking=settings.sendgrid_click_tracking)
+    report = preflight(html, text, unsubscribe_url=f"{settings.base_url}/u/{preview_token(settings, list_slug)}",
+                       local_origin=settings.base_url, click_tracking=settings.sendgrid_click_tracking)
+    store.keep("preflight", list_slug, key, report.to_json())
+    return report

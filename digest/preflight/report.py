@@ -38,6 +38,12 @@ class Report:
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "blocking": blocking(self)}, indent=2, ensure_ascii=False)
 
+    @classmethod
+    def from_json(cls, raw: str) -> Report:
+        data = json.loads(raw)
+        return cls([Finding(**f) for f in data["findings"]], data["html_bytes"], data["estimated_bytes"],
+                   data["links"])
+
 
 def blocking(report: Report) -> bool:
     """Whether approval must wait: the seam the editors' app and `digest issues preflight` ask."""

@@ -16,6 +16,8 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:lists                     hash  list slug -> DigestList JSON (its topics included)
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
+    P:list:{L}:render:{key}, :preflight:{key}  the next issue rendered and checked, by what it was made
+                                from; expire after an hour (store/renders.py)
     P:list:{L}:draft, ...       editors' edits of the next issue, until it is planned (store/drafts.py)
     P:list:{L}:slots, issuing   scheduled time slots and their issues' states (store/schedules.py)
     P:list:{L}:subs             hash  email -> "number|mask|status|created|name" (Record)
@@ -60,6 +62,7 @@ from digest.store.limits import RateLimits
 from digest.store.metrics import MetricsStore
 from digest.store.optin import OptinStore
 from digest.store.pauses import PauseIndex
+from digest.store.renders import RenderCache
 from digest.store.schedules import ScheduleStore
 from digest.store.sessions import SessionStore
 from digest.store.status_counts import StatusCounts
@@ -70,7 +73,7 @@ from digest.store.topics import TopicStore
 
 class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
             OptinStore, PauseIndex, RateLimits, HostSlots, AccountStore, SessionStore, AuditStore, StatusCounts,
-            MetricsStore, DraftStore):
+            MetricsStore, DraftStore, RenderCache):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
