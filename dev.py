@@ -7,6 +7,8 @@
     python3 dev.py bench    the same install, then the delivery benchmark (bench/send.py)
     python3 dev.py bench import   the same, the import benchmark (bench/import.py)
     python3 dev.py bench collect  the same, the collection benchmark (bench/collect.py)
+    python3 dev.py bench preview  the same, the editors' review page under load (bench/preview.py)
+    python3 dev.py bench topics   the same, the cost of grouping (bench/topics.py)
 
 Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
 """
@@ -45,7 +47,7 @@ def install(extras: str = "") -> None:
 def main() -> int:
     verb, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     bench = "send.py"
-    if verb == "bench" and rest[:1] in (["import"], ["collect"]):
+    if verb == "bench" and rest[:1] in (["import"], ["collect"], ["preview"], ["topics"]):
         bench, rest = f"{rest[0]}.py", rest[1:]
     commands = {
         "demo": [str(BIN / "digest"), "demo", *rest],
