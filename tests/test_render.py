@@ -598,7 +598,7 @@ def test_issues_rendered_at_once_in_threads_keep_their_own_parts(store, settings
 def test_the_next_issue_is_rendered_once_until_anything_it_shows_changes(store, settings, weekly):
     from digest.preflight import preflight_next_issue
 
-    made = seed_week(store, ["climate", "space", "markets"])
+    seed_week(store, ["climate", "space", "markets"])
     before = premailer_calls()
     first = next_issue(store, settings, "weekly")[1]
     again = next_issue(store, settings, "weekly")[1]
