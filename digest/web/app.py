@@ -7,6 +7,8 @@
     editors  (digest.web.editors)  the dashboard, list pages, audit log; signed-in editors, their lists
     review   (digest.web.review)   preview, preflight, approval, test sends; the same rule as editors
     corrections (digest.web.corrections) editors correct the next issue (/lists/<list>/edit); the same rule
+    manage, subscribers_admin (digest.web.*) a list's topics and subscribers; the same rule
+    feeds_admin (digest.web.feeds_admin) /feeds, shared by every list: admins only (404 to editors)
     machine  (digest.web.machine)  /healthz for load balancers
     webhooks (digest.web.webhooks) SendGrid's signed events and Inbound Parse; a signature, a URL secret
     newsletters (digest.web.newsletters) newsletters mailed to a feed, via Inbound Parse; a URL secret
@@ -24,7 +26,21 @@ from digest.config import Settings, load_settings
 from digest.errors import InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
-from digest.web import archive, auth, corrections, editors, machine, newsletters, public, review, signup, webhooks
+from digest.web import (
+    archive,
+    auth,
+    corrections,
+    editors,
+    feeds_admin,
+    machine,
+    manage,
+    newsletters,
+    public,
+    review,
+    signup,
+    subscribers_admin,
+    webhooks,
+)
 from digest.web.shared import Shared, mask_email, message_page
 
 SECURITY_HEADERS = {
@@ -39,7 +55,7 @@ SECURITY_HEADERS = {
 # Browsers that once reached us over https never fall back to plain http (which
 # would show a reader's token to the network). Sent only when BASE_URL is https.
 HSTS = "max-age=31536000; includeSubDomains"
-MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes
+MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes; a CSV import takes more (web/subscribers_admin.py)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -87,8 +103,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(signup.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(editors.blueprint)
-    app.register_blueprint(review.blueprint)
     app.register_blueprint(corrections.blueprint)
+    app.register_blueprint(review.blueprint)
+    app.register_blueprint(manage.blueprint)
+    app.register_blueprint(subscribers_admin.blueprint)
+    app.register_blueprint(feeds_admin.blueprint)
     app.register_blueprint(machine.blueprint)
     app.register_blueprint(webhooks.make_blueprint(settings))
     app.register_blueprint(newsletters.make_blueprint(settings))
