@@ -7,12 +7,8 @@ from datetime import datetime, timezone
 import click
 
 from digest.cli.base import Context, build_model, cli, pass_ctx
-from digest.collect.discover import find_feed
-from digest.collect.fetch import make_client
 from digest.collect.newsletter import inbound_address
-from digest.errors import FetchError
 from digest.models import Feed
-from digest.samples import SCHEME as SAMPLE_SCHEME
 
 FULL_TEXT_MODES = ("auto", "always", "never")
 
@@ -32,19 +28,12 @@ def feeds() -> None:
 @pass_ctx
 def feeds_add(ctx: Context, feed_id: str, url: str, name: str, full_text: str, as_is: bool) -> None:
     """Add a feed by its URL, or by a site's or page's URL: the feed it links to is found (discovery)."""
-    feed = build_model(Feed, id=feed_id, url=url, name=name, full_text=full_text)
-    how = ""
-    if not as_is and not url.startswith(SAMPLE_SCHEME):  # a bundled sample has nothing to discover
-        with make_client(ctx.settings) as client:
-            try:
-                found = find_feed(client, url, max_bytes=ctx.settings.fetch_max_bytes)
-            except FetchError as exc:  # down now is not wrong: the collector will keep trying
-                click.echo(f"warning: not checked, kept as given: {exc}", err=True)
-            else:  # FeedError (a page without a feed, not a feed) stops here: nothing is added
-                feed = build_model(Feed, **{**feed.model_dump(), "url": found.url})
-                how = f": {found.url} ({found.how})" if found.url != url else ""
-    ctx.store.add_feed(feed)
-    click.echo(f"feed {feed_id} added{how}")
+    from digest.feed_admin import add_feed
+
+    added = add_feed(ctx.store, ctx.settings, url, feed_id=feed_id, name=name, full_text=full_text, as_is=as_is)
+    if added.warning:  # down now is not wrong: the collector will keep trying
+        click.echo(f"warning: {added.warning}", err=True)
+    click.echo(f"feed {added.feed.id} added" + (f": {added.how}" if added.how else ""))
 
 
 @feeds.command("set")
