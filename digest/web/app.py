@@ -41,17 +41,8 @@ from digest.web import (
     subscribers_admin,
     webhooks,
 )
-from digest.web.shared import Shared, mask_email, message_page
+from digest.web.shared import SECURITY_HEADERS, Shared, mask_email, message_page
 
-SECURITY_HEADERS = {
-    # Pages carry no script; emails previewed here may load remote images.
-    "Content-Security-Policy": "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    # Pages hold a reader's signed links: keep them out of shared caches and history.
-    "Cache-Control": "no-store",
-}
 # Browsers that once reached us over https never fall back to plain http (which
 # would show a reader's token to the network). Sent only when BASE_URL is https.
 HSTS = "max-age=31536000; includeSubDomains"

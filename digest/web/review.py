@@ -38,7 +38,7 @@ from digest.issue import next_issue_email
 from digest.models import DigestList
 from digest.preflight import preflight_next_issue
 from digest.web.auth import current_account, editor_page, editors_only
-from digest.web.shared import shared
+from digest.web.shared import SECURITY_HEADERS, shared
 
 blueprint = Blueprint("review", __name__)
 editors_only(blueprint)
@@ -53,8 +53,6 @@ _SCHEME_META = re.compile(r'(<meta\s+name="(?:color-scheme|supported-color-schem
 
 def csp(**directives: str) -> str:
     """The app's strict policy with these directives set (frame_src="'self'" -> frame-src 'self')."""
-    from digest.web.app import SECURITY_HEADERS  # one source of the default; imported late (app imports us)
-
     policy = dict(p.strip().split(" ", 1) for p in SECURITY_HEADERS["Content-Security-Policy"].split(";")
                   if p.strip())
     policy.update({k.replace("_", "-"): v for k, v in directives.items()})

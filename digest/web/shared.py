@@ -11,6 +11,17 @@ from digest.links import TokenSigner
 from digest.render import translations
 from digest.store import Store
 
+# Every response carries these (web/app.py); a view may set its own CSP from this one (web/review.py).
+SECURITY_HEADERS = {
+    # Pages carry no script; emails previewed here may load remote images.
+    "Content-Security-Policy": "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Pages hold a reader's signed links: keep them out of shared caches and history.
+    "Cache-Control": "no-store",
+}
+
 
 class Shared:
     """What every view needs, built once per process."""
