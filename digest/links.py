@@ -33,6 +33,10 @@ SAMPLE_READER = "reader@example.com"  # whose links previews show
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{22}")
 
 
+_b2a = binascii.b2a_base64
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -52,20 +56,30 @@ class TokenSigner:
     def __init__(self, settings: Settings, purpose: str = "subscriber") -> None:
         secret = settings.require_secret_key().encode("utf-8")
         key = hashlib.sha256(b"digest." + purpose.encode() + b"\0" + secret).digest()
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per token: keying once
+        # HMAC-SHA256 (RFC 2104) spelt out: the hashes of the padded key, started once and
+        # copied per token, cost half of hmac's copy-update-digest (a million per send).
+        # The 32-byte key is shorter than SHA-256's 64-byte block, so it is only zero-padded.
+        padded = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     def _tag(self, payload: bytes) -> bytes:
-        mac = self._keyed.copy()
-        mac.update(payload)
-        return mac.digest()[:_TAG_BYTES]
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_TAG_BYTES]
 
     def sign(self, list_slug: str, email: str) -> str:
-        # Called once per recipient of every send: kept to the bare calls.
+        # Called once per recipient of every send: kept to the bare calls (base64url is
+        # standard base64 with "+/" translated, done once over the whole token).
         payload = f"{list_slug}\n{email}".encode()
-        mac = self._keyed.copy()
-        mac.update(payload)
-        tag = base64.urlsafe_b64encode(mac.digest()[:_TAG_BYTES])[:22]  # 16 bytes: 22 chars, no padding
-        return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii") + "." + tag.decode("ascii")
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        tag = _b2a(outer.digest()[:_TAG_BYTES], newline=False)[:22]  # 16 bytes: 22 chars, no padding
+        return (_b2a(payload, newline=False).rstrip(b"=") + b"." + tag).translate(_URLSAFE).decode("ascii")
 
     def read(self, token: str) -> tuple[str, str]:
         list_slug, email = self.read_fields(token, 2)

@@ -8,11 +8,13 @@ every batch in this process. The exactly-once reasoning is in ledger.py.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -31,7 +33,7 @@ from digest.metrics import observe_send
 from digest.models import DigestList
 from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, archive_url, premailer_calls
-from digest.store import Record, Store
+from digest.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -191,22 +193,20 @@ def build_envelope(
     emails, records, blocked = ledger.fetch(
         issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
     domain = settings.inbound_parse_domain or digest_list.from_email.rsplit("@", 1)[-1]  # mailto unsubscribes
-    signer = TokenSigner(settings)
     base = settings.base_url
+    # Runs once per recipient (a million a send): names bound once, the record split in place.
+    sign, reader_values = TokenSigner(settings).sign, rendered.reader_values
     recipients = []
+    append = recipients.append
     for email, raw, is_blocked in zip(emails, records, blocked, strict=True):
         if raw is None or is_blocked:
             continue
-        record = Record.unpack(raw)
-        if record.status != "active":
+        _seq, _mask, status, _created, name = raw.split("|", 4)  # Record.unpack's fields, without its int()s
+        if status != "active":
             continue
-        token = signer.sign(list_slug, email)
-        recipients.append(Recipient(
-            email=email,
-            name=record.name,
-            substitutions=rendered.reader_values(token, record.name),
-            headers={"List-Unsubscribe": list_unsubscribe(base, domain, token, list_slug)},
-        ))
+        token = sign(list_slug, email)
+        append(Recipient(email, name, reader_values(token, name),
+                         {"List-Unsubscribe": list_unsubscribe(base, domain, token, list_slug)}))
     subject, html, text = issue.variant(store, mask)
     envelope = Envelope(
         subject=subject,
@@ -223,6 +223,26 @@ def build_envelope(
     return envelope, len(emails) - len(recipients)
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector held off for one batch (send_batch is wrapped in it).
+
+    A batch makes ~7,000 dicts and lists (a personalization per recipient), enough to
+    set off a dozen collections that each walk the worker's heap: ~2 ms of a batch's
+    ~9. None of them is in a cycle, so reference counting frees them all when the
+    batch returns, before the collector is back on; the few cycles made meanwhile
+    (urllib's handlers) wait for the next collection.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_no_cycle_collection()
 def send_batch(
     store: Store, settings: Settings, sender: Sender, issue_id: str, batch_id: str, attempt: int = 1,
 ) -> str:
