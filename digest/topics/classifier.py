@@ -4,22 +4,26 @@ Editors describe a topic by a name, a sentence and a few keywords; they do not
 write training data. So:
 
 1. Each topic's prototype is the mean embedding of its name, its description,
-   "name: description" and each keyword (digest.topics.embedding). An editor's
-   correction pulls its topic's prototype toward the corrected article.
+   "name: description" and each keyword (digest.topics.embedding). Corrections do
+   not move prototypes: an article's embedding is much nearer every other article
+   than any description is, so a prototype pulled toward one drew most of a small
+   window after it (38 of 59 articles changed topic after one correction).
 2. Zero-shot posterior: softmax of the cosine to each prototype, temperature 0.02.
 3. Self-training on the unlabelled stream (the list's window): five rounds of
    taking, per predicted topic, the 70 % most confident articles as pseudo-labels,
    fitting a multinomial logistic regression (C = 3) on [embedding | TF-IDF of the
    stream's stemmed words], and predicting again. Corrections always enter the
    training set, with weight 3, whatever the pseudo-labels say.
-4. An article whose best posterior is below 1.5 / K (K topics: one and a half
+4. Articles close to a corrected one lean toward, and near copies go to, where the
+   editor put it (follow_corrections).
+5. An article whose best posterior is below 1.5 / K (K topics: one and a half
    times an even share) goes to More news; another topic with a posterior of at
    least SECONDARY is a secondary topic.
 
 Measured on the dev sets (README, "Topics"); the settings are those of the
 research notes, chosen on AG News and confirmed on MasakhaNEWS. Streams too
 small to learn from (fewer than MIN_STREAM_PER_TOPIC articles a topic) keep the
-zero-shot posterior.
+zero-shot posterior, with the corrections applied as in 4.
 
 Logistic regression and TF-IDF are written here on numpy and scipy.sparse rather
 than taken from scikit-learn, which would push an install that must stay under
@@ -47,7 +51,13 @@ C = 3.0
 CORRECTION_WEIGHT = 3.0
 MORE_NEWS_SHARE = 1.5  # More news below this many times an even share (1/K)
 SECONDARY = 0.35
-MIN_STREAM_PER_TOPIC = 5
+# Self-training needs a stream to learn from: below this many articles a topic it filed
+# windows of 40 to 80 articles worse than the zero-shot guess (AG News 0.63-0.65 against
+# 0.76, MasakhaNEWS 0.63-0.66 against 0.78, 20 random windows each); from about 50 a
+# topic on it is better (AG News 0.80 against 0.77 at 200, MasakhaNEWS 0.84 against 0.77
+# at 450).
+MIN_STREAM_PER_TOPIC = 50
+FOLLOW_FROM, FOLLOW_FULL = 0.5, 0.8  # cosines to a corrected article (follow_corrections)
 
 
 
@@ -88,16 +98,29 @@ def assign(
     n = len(vectors)
     if n == 0 or k == 0:
         return [Assignment(None, 0.0, []) for _ in range(n)]
-    protos = topic_prototypes(topics) if prototypes is None else prototypes.copy()
-    for t in range(k):  # corrections pull their topic's prototype
-        mine = [c.vector for c in corrections if c.topic == t]
-        if mine:
-            protos[t] = protos[t] + np.mean(mine, axis=0)
-    protos = normalize(protos)
+    protos = topic_prototypes(topics) if prototypes is None else prototypes
     prob = softmax((vectors @ protos.T) / TEMPERATURE)
     if k > 1 and n >= MIN_STREAM_PER_TOPIC * k:
         prob = self_train(prob, vectors, texts, language, corrections)
-    return decide(prob)
+    return decide(follow_corrections(prob, vectors, corrections))
+
+
+def follow_corrections(prob: np.ndarray, vectors: np.ndarray, corrections: Sequence[Labelled]) -> np.ndarray:
+    """Articles close to a corrected one lean toward where the editor put it: from FOLLOW_FROM
+    (its topic gains weight) to FOLLOW_FULL (filed there; a copy of it, or the article
+    itself). Nearest neighbours at a cosine of 0.6 or more share their label about 90 %
+    of the time on both dev sets; a random pair of news articles is at 0.1 to 0.2."""
+    if not corrections:
+        return prob
+    similar = vectors @ np.array([c.vector for c in corrections]).T  # (articles, corrections)
+    nearest = similar.argmax(axis=1)
+    weight = np.clip((similar.max(axis=1) - FOLLOW_FROM) / (FOLLOW_FULL - FOLLOW_FROM), 0.0, 1.0)
+    prob = prob.copy()
+    for i in np.flatnonzero(weight > 0):
+        towards = np.zeros(prob.shape[1])
+        towards[corrections[int(nearest[i])].topic] = 1.0
+        prob[i] = (1 - weight[i]) * prob[i] + weight[i] * towards
+    return prob
 
 
 def decide(prob: np.ndarray) -> list[Assignment]:
