@@ -20,6 +20,7 @@ from celery.schedules import crontab
 from digest import observe, queues
 from digest.config import Settings, load_settings
 from digest.queues import check_visibility_timeout, collect_time_limits
+from digest.store.base import is_cluster_url, key_name, plain_url
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ def make_celery(settings: Settings) -> Celery:
     for warning in queues.check_broker(settings):
         log.warning("%s", warning)
     store_url = settings.redis_url or settings.broker_url
+    # On a Redis Cluster, redbeat takes a seed node's plain URL and its cluster option;
+    # its keys share one hash tag (key_name), so its lock and schedule stay in one slot.
+    redbeat_options = {"cluster": True} if is_cluster_url(store_url) else {}
     app = Celery("digest", broker=settings.broker_url, include=["digest.tasks"])
     app.conf.update(
         task_ignore_result=True,
@@ -97,9 +101,9 @@ def make_celery(settings: Settings) -> Celery:
         beat_max_loop_interval=beat_loop_seconds(settings),
         # The schedule, the lock and each entry's last run: in the store's Redis, under
         # the installation's prefix (as the queues are), whatever the broker.
-        redbeat_redis_url=store_url,
-        redbeat_redis_options={},
-        redbeat_key_prefix=f"{settings.redis_prefix}:redbeat:",
+        redbeat_redis_url=plain_url(store_url),
+        redbeat_redis_options=redbeat_options,
+        redbeat_key_prefix=key_name(settings.redis_prefix, "redbeat", ""),
         redbeat_lock_timeout=int(beat_lock_seconds(settings)),
         timezone="UTC",
         worker_hijack_root_logger=False,

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # Redis: the store, and (unless CELERY_BROKER_URL says otherwise) the broker.
     redis_url: str | None = None
     redis_prefix: str = Field(default="digest", pattern=r"^[A-Za-z0-9_.-]+$")
-    celery_broker_url: str | None = None
+    celery_broker_url: str | None = Field(default=None, validate_default=True)  # checked against REDIS_URL
     # Where `ensure_redis` keeps the server it starts when none answers at REDIS_URL.
     data_dir: Path = Path("var")
 
@@ -187,14 +187,19 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if not re.match(r"^(rediss?|unix)://", value):
-            raise ValueError("must be a Redis URL such as redis://localhost:6379/0")
+        if not re.match(r"^(rediss?|unix|rediss?\+cluster)://", value):
+            raise ValueError("must be a Redis URL such as redis://localhost:6379/0 "
+                             "(redis+cluster://host:port for any node of a Redis Cluster)")
         return value
 
     @field_validator("celery_broker_url")
     @classmethod
-    def _broker_url(cls, value: str | None) -> str | None:
+    def _broker_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
+            store = info.data.get("redis_url") or ""
+            if store.split("://", 1)[0].endswith("+cluster"):  # kombu cannot talk to a Redis Cluster
+                raise ValueError("REDIS_URL names a Redis Cluster: set CELERY_BROKER_URL to a plain Redis "
+                                 "or RabbitMQ (Celery's broker cannot run on a cluster)")
             return None
         if not re.match(r"^(rediss?|unix|amqps?|pyamqp)://", value):
             raise ValueError("must be a broker URL such as redis://localhost:6379/0 or amqp://localhost:5672//")

@@ -185,10 +185,10 @@ def apply_event(store: Store, settings: Settings, known: Known, event: Event) ->
     """Apply one event: applied, duplicate, ignored (not a kind digest acts on) or unmatched."""
     if event.kind not in HANDLED:
         return "ignored"
-    if store.event_seen(event.id):
-        return "duplicate"
     list_slug = known.list_slug(event)
     issue_id = known.issue_id(event, list_slug)
+    if store.event_seen(event.id, issue_id):  # its dedupe key sits with its issue's counters
+        return "duplicate"
     counter, soft = event.kind, ""
     if event.kind == "delivered":
         soft = "reset"

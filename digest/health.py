@@ -20,6 +20,7 @@ from kombu import Connection
 
 from digest import queues
 from digest.config import Settings
+from digest.store.base import connect
 from digest.store.metrics import MetricsStore
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 def probe_client(settings: Settings) -> redis.Redis:
     """A client of the store's Redis that gives up after CHECK_TIMEOUT instead of hanging the probe."""
-    return redis.Redis.from_url(settings.redis_url or settings.broker_url, decode_responses=True,
-                                socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT)
+    return connect(settings.redis_url or settings.broker_url,  # type: ignore[return-value]
+                   socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT)
 
 
 @dataclass

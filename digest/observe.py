@@ -30,6 +30,7 @@ from celery import Celery, Task, signals
 from digest.config import Settings
 from digest.health import HEARTBEAT_SECONDS
 from digest.logs import LOG_CONTEXT, clean_id, use_formatter
+from digest.store.base import connect
 from digest.store.metrics import MetricsStore
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,7 @@ def _settings(app: Celery | None) -> Settings | None:
 @lru_cache(maxsize=8)
 def _store(url: str, prefix: str) -> MetricsStore:
     # redis-py's pool notices a fork and reconnects, so one client serves the pool's children too.
-    return MetricsStore(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                             socket_connect_timeout=5), prefix)
+    return MetricsStore(connect(url, socket_timeout=5, socket_connect_timeout=5), prefix)
 
 
 def store_for(settings: Settings) -> MetricsStore:

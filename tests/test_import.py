@@ -174,7 +174,7 @@ def test_duplicates_across_chunks_are_caught_and_the_run_leaves_nothing_behind(s
     summary, problems = run_import(store, write_csv(tmp_path / "r.csv", *lines), chunk_rows=3)
     assert (summary.new, summary.refused) == (10, 1)
     assert problems == [(12, "r3@example.com is already in the file (line 5); imported once")]
-    assert not list(store.r.scan_iter(store.key("import", "*")))
+    assert not list(store.r.scan_iter(store.key("list", "*", "import", "*")))
 
 
 def test_new_rows_join_by_the_lists_opt_in_with_the_evidence_of_consent(store, single, weekly, settings, tmp_path):

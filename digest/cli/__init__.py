@@ -16,6 +16,7 @@ from digest.cli import (  # noqa: F401  (they register commands)
     proofs,
     schedules,
     send,
+    store,
     stories,
     subscribers,
     topics,

@@ -406,12 +406,15 @@ def collect_all(
         processes = settings.collect_processes or min(os.cpu_count() or 1, len(feeds) // FEEDS_PER_PROCESS)
     if processes <= 1 or len(feeds) < 2:
         return _collect_here(store, settings, [f.id for f in feeds], force, threads)
-    pool = store.r.connection_pool
-    # How to reach the same Redis from another process: the plain settings (address, db,
-    # credentials, TLS files), not the client's live helpers (locks do not travel).
-    plain = {k: v for k, v in pool.connection_kwargs.items()
-             if isinstance(v, str | int | float | bool | None) and not k.startswith("orig_")}
-    connection = (pool.connection_class, plain, store.prefix)
+    if store.cluster:  # a cluster client is made again from REDIS_URL in each process
+        connection: tuple[type[redis.Connection] | None, dict[str, Any], str] = (None, {}, store.prefix)
+    else:
+        pool = store.r.connection_pool
+        # How to reach the same Redis from another process: the plain settings (address, db,
+        # credentials, TLS files), not the client's live helpers (locks do not travel).
+        plain = {k: v for k, v in pool.connection_kwargs.items()
+                 if isinstance(v, str | int | float | bool | None) and not k.startswith("orig_")}
+        connection = (pool.connection_class, plain, store.prefix)
     shards = deal(feeds, lambda f: _host_key(f.url), processes)
     with ProcessPoolExecutor(len(shards), mp_context=multiprocessing.get_context("spawn")) as workers:
         parts = [workers.submit(_collect_shard, connection, settings, [f.id for f in shard], force, threads)
@@ -420,12 +423,15 @@ def collect_all(
     return [by_feed[f.id] for f in feeds if f.id in by_feed]
 
 
-def _collect_shard(connection: tuple[type[redis.Connection], dict[str, Any], str], settings: Settings,
+def _collect_shard(connection: tuple[type[redis.Connection] | None, dict[str, Any], str], settings: Settings,
                    feed_ids: list[str], force: bool, threads: int) -> list[CollectResult]:
     """One process's share of collect_all, on its own Redis connection."""
     connection_class, kwargs, prefix = connection
-    store = Store(redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, **kwargs)),
-                  prefix)
+    if connection_class is None:
+        store = Store.from_url(settings.redis_url or "", prefix)
+    else:
+        store = Store(redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, **kwargs)),
+                      prefix)
     try:
         return _collect_here(store, settings, feed_ids, force, threads)
     finally:

@@ -12,6 +12,10 @@ Keys (built with Store.key, under the same prefix as the rest of the store):
     P:issue:{I}:lease:{B}       string the claim's token while a sender holds batch B (expires)
     P:list:{L}:issues           zset  issue ids by creation time
 
+Every one of them is stored under its list's hash tag (P:{list:L}:issue:I:..., the
+list read from the issue id, store/base.py), so the copy, the claim and the fetch,
+which touch the list's keys and the issue's together, run in one slot of a cluster.
+
 A batch is a list of segments, rank ranges of frozen copies whose topic choices
 all come to the same variant (the same sections this week), so one request
 carries one variant and batches fill up to 1,000 even when choices are many.
@@ -64,21 +68,21 @@ from typing import Any
 from digest.addresses import address_hash
 from digest.errors import InvalidInput
 from digest.store import Store
+from digest.store.base import issue_list
 
 Segment = tuple[int, int, int]  # mask, first rank, count
 
-# KEYS: subscriber records, suppressed, hashed suppressed, then one frozen copy per segment.
-# ARGV: first and last rank per segment. The fourth answer says whether anyone was
-# ever forgotten: Lua cannot hash, so only then does fetch() ask for the hashes.
+# KEYS: subscriber records, then one frozen copy per segment (all under the list's
+# hash tag). ARGV: first and last rank per segment. The suppression list is global
+# (another slot on a cluster), so fetch() reads it in a second round trip.
 _FETCH = """
 local emails = {}
-for i = 4, #KEYS do
-  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 4) + 1], ARGV[2 * (i - 4) + 2])
+for i = 2, #KEYS do
+  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 2) + 1], ARGV[2 * (i - 2) + 2])
   for _, e in ipairs(part) do emails[#emails + 1] = e end
 end
-if #emails == 0 then return {{}, {}, {}, 0} end
-return {emails, redis.call('HMGET', KEYS[1], unpack(emails)), redis.call('HMGET', KEYS[2], unpack(emails)),
-        redis.call('EXISTS', KEYS[3])}
+if #emails == 0 then return {{}, {}} end
+return {emails, redis.call('HMGET', KEYS[1], unpack(emails))}
 """
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
@@ -197,6 +201,9 @@ class Ledger:
         return f"{list_slug}-{day}-{n}"
 
     def create(self, issue_id: str, list_slug: str, meta: dict[str, str], rendered_json: str) -> None:
+        if issue_list(issue_id) != list_slug and self.store.cluster:
+            raise InvalidInput(f"issue id {issue_id!r} does not name list {list_slug!r}: on a cluster its keys "
+                               "and the list's would lie in different slots")
         with self.r.pipeline() as pipe:
             pipe.hset(self.k(issue_id), mapping={"list": list_slug, "created": str(time.time()), **meta})
             pipe.set(self.k(issue_id, "rendered"), rendered_json)
@@ -252,13 +259,24 @@ class Ledger:
         self, issue_id: str, segments: list[Segment], records_key: str, suppressed_key: str,
     ) -> tuple[list[str], list[str | None], list[str | None]]:
         """A batch's addresses, their subscriber records and suppression entries (plain or
-        hashed): one round trip, two once anyone has been forgotten."""
+        hashed): two round trips, three once anyone has been forgotten.
+
+        The records come with the addresses (one script in the list's slot); the
+        suppression entries are read after them, after the claim and before the
+        request, which is all "an unsubscribe during the send is honoured" needs.
+        """
         hashed_key = self.store.hashed_suppression_key
-        keys = [records_key, suppressed_key, hashed_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
+        keys = [records_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
         args = [x for _, start, count in segments for x in (start, start + count - 1)]
-        emails, records, blocked, any_hashed = self._fetch(keys=keys, args=args)
+        emails, records = self._fetch(keys=keys, args=args)
+        if not emails:
+            return [], [], []
+        with self.r.pipeline(transaction=False) as pipe:  # one slot, {suppressed}: one node
+            pipe.hmget(suppressed_key, emails)
+            pipe.exists(hashed_key)
+            blocked, any_hashed = pipe.execute()
         blocked = [b or None for b in blocked]
-        if any_hashed:
+        if any_hashed:  # Lua cannot hash: only once anyone was forgotten are the hashes asked for
             hashed = self.r.hmget(hashed_key, [address_hash(e) for e in emails])
             blocked = [b or h or None for b, h in zip(blocked, hashed, strict=True)]
         return emails, [r or None for r in records], blocked

@@ -3,7 +3,10 @@
 One module per concept (feeds, topics, articles, lists, subscribers), each a
 class over the same client and key builder (store/base.py); `Store` is all of them.
 
-Layout (P is REDIS_PREFIX, default "digest"):
+Layout (P is REDIS_PREFIX, default "digest"). Below, names are shown flat; each is
+built by StoreBase.key, which puts the Redis Cluster hash tag in: P:list:{L}:subs is
+stored as P:{list:L}:subs, P:issue:{I}:... as P:{list:L}:issue:I:..., P:article:{id}
+as P:{articles}:article:id (store/base.py; README, "Data layout"):
 
     P:feeds                     hash  feed id -> Feed JSON
     P:feed:{id}:state           string FeedState JSON
@@ -28,8 +31,8 @@ Layout (P is REDIS_PREFIX, default "digest"):
     P:list:{L}:masks            set   the masks in use
     P:suppressed                hash  email -> reason JSON (unsubscribed anywhere, bounced, spam)
     P:suppressed:hashed         hash  sha256(email) -> reason JSON: people forgotten on request (store/suppression.py)
-    P:import:{run}:seen, ...    one CSV import's duplicates and new pending addresses, expire (store/imports.py)
-    P:event:{id}, P:issue:{I}:events, ...  SendGrid events: seen ids, counts per issue (store/events.py)
+    P:list:{L}:import:{run}:seen, ...  one CSV import's duplicates and new pending addresses, expire (store/imports.py)
+    P:issue:{I}:event:{id}, P:issue:{I}:events, ...  SendGrid events: seen ids, counts per issue (store/events.py)
     P:list:{L}:optin:{hash}     string an open confirmation request (double opt-in), expires (store/optin.py)
     P:list:{L}:paused           zset  paused subscribers by when their pause ends (store/pauses.py)
     P:limit:{name}:{n}:{hash}   counter requests per client or address in window n (store/limits.py)
@@ -51,11 +54,10 @@ Mask 0 means "every topic of the list, including ones added later".
 
 from __future__ import annotations
 
-import redis
-
 from digest.store.accounts import AccountStore
 from digest.store.articles import ArticleStore
 from digest.store.audit import AuditStore
+from digest.store.base import connect
 from digest.store.drafts import DraftStore
 from digest.store.events import EventStore
 from digest.store.feeds import FeedStore
@@ -78,7 +80,8 @@ class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, Sc
             MetricsStore, DraftStore, RenderCache):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+        """A store over Redis, or over a Redis Cluster for a redis+cluster:// URL (store/base.py)."""
+        return cls(connect(url), prefix)
 
 
 __all__ = ["Record", "Store", "normalize_email"]

@@ -20,7 +20,8 @@ def _sha1(text: str) -> str:
 
 
 # Saves an article unless one of its dedup keys is already taken. Atomic, so two
-# workers collecting overlapping feeds never both keep the same story.
+# workers collecting overlapping feeds never both keep the same story; so every
+# article key shares the {articles} hash tag (one slot on a cluster, store/base.py).
 # KEYS: article, articles zset, then the article's dedup keys (seen:guid, seen:url,
 # seen:hash: only those it has, so 1 to 3)
 # ARGV: id, json, score, ttl seconds
@@ -56,7 +57,8 @@ class ArticleStore(StoreBase):
         """`save_article` for each, in order, in one round trip (each save still atomic on its own)."""
         if not articles:
             return []
-        with self.r.pipeline(transaction=False) as pipe:
+        # On the server of the {articles} slot itself: a cluster's pipeline refuses scripts.
+        with self.node_client(self.key("articles")).pipeline(transaction=False) as pipe:
             for article in articles:
                 self._save_article(**self._save_call(article, ttl_seconds), client=pipe)
             return [other or None for other in pipe.execute()]

@@ -1,15 +1,19 @@
 """What SendGrid's Event Webhook tells us: seen event ids, counts per issue, soft failures.
 
-    P:event:{sg_event_id}          string "1", expires after EVENT_MEMORY (dedupe)
+    P:issue:{I}:event:{sg_event_id}  string "1", expires after EVENT_MEMORY (dedupe)
     P:issue:{I}:events             hash  event type -> count (delivered, bounce, blocked, ...)
     P:events:unmatched             hash  event type -> count, for events naming no issue of ours
+    P:events:event:{sg_event_id}   the dedupe key of such an event
     P:softfail:{email}             counter: consecutive blocks of an address; a delivery resets it
     P:issue:{I}:complaint_pause    string set once, when the issue's complaints paused its list
 
 Why the dedupe key is set in the same script that counts: SendGrid retries a
 batch for 24 hours and duplicates are common, so "count once" has to be one
 atomic step (SET NX, then the counters), whoever else is applying the same batch.
-A key per event costs about 100 bytes for two days.
+A key per event costs about 100 bytes for two days. The dedupe key sits beside
+the issue's counters (one slot on a cluster, so the step stays one script); the
+address's run of blocks lives in another slot and moves in a second step, after
+the count (a crash between them loses one block from a run, never counts twice).
 """
 
 from __future__ import annotations
@@ -27,33 +31,38 @@ EVENT_MEMORY = 48 * 3600
 # How long a run of blocks is remembered without a new one (a weekly list sends ~13 times).
 SOFTFAIL_MEMORY = 90 * 86400
 
-# KEYS: dedupe, counters, softfail. ARGV: dedupe ttl, counter field, soft action, soft ttl.
-# Returns -1 for an event already counted, else the address's run of blocks (0 unless counted).
+# KEYS: dedupe, counters. ARGV: dedupe ttl, counter field. Returns 0 for an event
+# already counted, 1 when this call counted it.
 _RECORD = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-if ARGV[3] == 'incr' then
-  local n = redis.call('INCR', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
-  return n
-elseif ARGV[3] == 'reset' then
-  redis.call('DEL', KEYS[3])
-end
-return 0
+return 1
 """
 
 
 class EventStore(StoreBase):
-    def event_seen(self, event_id: str) -> bool:
-        return bool(self.r.exists(self.key("event", event_id)))
+    def _event_key(self, event_id: str, issue_id: str | None) -> str:
+        return self.key("issue", issue_id, "event", event_id) if issue_id else self.key("events", "event", event_id)
+
+    def event_seen(self, event_id: str, issue_id: str | None) -> bool:
+        return bool(self.r.exists(self._event_key(event_id, issue_id)))
 
     def record_event(self, event_id: str, issue_id: str | None, counter: str, email: str,
                      soft: str = "") -> int:
         """Count an event once: -1 if its id was already counted, else the address's run of
         consecutive blocks after it (`soft`: "incr" for a block, "reset" for a delivery)."""
         counters = self.key("issue", issue_id, "events") if issue_id else self.key("events", "unmatched")
-        keys = [self.key("event", event_id), counters, self.key("softfail", email)]
-        return int(self._record(keys=keys, args=[EVENT_MEMORY, counter, soft, SOFTFAIL_MEMORY]))
+        if not int(self._record(keys=[self._event_key(event_id, issue_id), counters], args=[EVENT_MEMORY, counter])):
+            return -1
+        softfail = self.key("softfail", email)
+        if soft == "incr":
+            with self.r.pipeline(transaction=False) as pipe:
+                pipe.incr(softfail)
+                pipe.expire(softfail, SOFTFAIL_MEMORY)
+                return int(pipe.execute()[0])
+        if soft == "reset":
+            self.r.delete(softfail)
+        return 0
 
     @cached_property
     def _record(self) -> Script:

@@ -58,7 +58,8 @@ class ImportJobStore(StoreBase):
         def claim(pipe: redis.client.Pipeline) -> None:  # under WATCH: two uploads at once, one wins
             holder = pipe.get(running)
             if holder:
-                state, updated = pipe.hmget(self.key("importjob", holder), "state", "updated")
+                # the holder's job lies in another slot on a cluster: read it outside the WATCH
+                state, updated = self.r.hmget(self.key("importjob", holder), "state", "updated")
                 if state == "running" and time.time() - float(updated or 0) <= STALE_SECONDS:
                     claimed[:] = [False]
                     return
@@ -71,7 +72,7 @@ class ImportJobStore(StoreBase):
             return False
         now = time.time()
         key = self.key("importjob", job_id)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=False) as pipe:  # two slots on a cluster; the job's hash first
             pipe.hset(key, mapping={"list": list_slug, "account": account, "file": file[:200], "size": size,
                                     "done": 0, "state": "running", "error": "", "summary": "{}",
                                     "started": now, "updated": now})

@@ -1,7 +1,7 @@
 """One import run: rows of a file written into a list, a chunk at a time, in one script each.
 
-    P:import:{run}:seen      hash  email -> the file line it was first on (duplicates), expires
-    P:import:{run}:pending   list  new pending addresses, to mail their confirmations after the run
+    P:list:{L}:import:{run}:seen      hash  email -> the file line it was first on (duplicates), expires
+    P:list:{L}:import:{run}:pending   list  new pending addresses, to mail their confirmations after the run
 
 Each chunk of validated rows goes to Redis as one Lua script, which decides
 every row against the list as it is at that moment and writes it:
@@ -17,10 +17,14 @@ every row against the list as it is at that moment and writes it:
     active, paused or pending              unchanged   nothing, unless `update`: then its name and
                                            / updated   topics become the row's (status kept)
 
-Why a script: the read (is it on the list? suppressed?) and the write are one
-step, so an unsubscribe or a sign-up arriving mid-import lands before or after
-a row, never between its read and its write, and a re-import cannot resurrect
-anyone. Why the seen hash in Redis: the importing process keeps nothing per row
+Why a script: the read (is it on the list?) and the write are one step, so an
+unsubscribe or a sign-up arriving mid-import lands before or after a row, never
+between its read and its write, and a re-import cannot resurrect anyone. The
+suppression list is global (another slot on a Redis Cluster), so each chunk's
+entries are read just before its script and handed to it: an address suppressed
+in that instant is imported as if it were not, and the send, which reads the
+suppression list again after claiming each batch (deliver/ledger.py), skips it.
+Why the seen hash in Redis: the importing process keeps nothing per row
 between chunks, so its memory stays flat in the file's size (a million addresses
 cost Redis ~90 MB for the run, freed at its end or by expiry if it dies).
 """
@@ -32,36 +36,28 @@ from collections.abc import Iterator, Sequence
 
 from redis.connection import Connection
 
-from digest.addresses import address_hash
 from digest.models import DigestList
 from digest.store.subscribers import SubscriberStore
 
 RUN_TTL = 86400  # a run's keys outlive a dead importer by a day at most
 
-# KEYS: subs, profile, seq, seen, suppressed, hashed suppressed, masks, pending.
+# KEYS: subs, profile, seq, seen, masks, pending (all under the list's hash tag).
 # ARGV: sel key prefix, status of new rows, their profile JSON ("" for none), created,
-#       update (1/0), ttl; then per row: line, email, sha256(email), mask, name.
+#       update (1/0), ttl; then per row: line, email, suppressed (1/0), mask, name.
 # Returns one code per row: n new, u updated, = unchanged, s suppressed, x unreadable
 # record (left alone), or "d" and the line the address was first on.
 # Reads and writes go as one command per key for the whole chunk; the rows are
 # decided in between, in file order.
 _WRITE = """
-local subs, profile, seqkey, seen, plain, hashed, masks, pending =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local subs, profile, seqkey, seen, masks, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local sel, new_status, new_profile, created, update, ttl =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
 local left = {unsubscribed = true, bounced = true, complained = true, suppressed = true}
 local n = (#ARGV - 6) / 5
-local emails, hashes = {}, {}
-for r = 1, n do
-  emails[r] = ARGV[6 + 5 * r - 3]
-  hashes[r] = ARGV[6 + 5 * r - 2]
-end
+local emails = {}
+for r = 1, n do emails[r] = ARGV[6 + 5 * r - 3] end
 local firsts = redis.call('HMGET', seen, unpack(emails))
 local olds = redis.call('HMGET', subs, unpack(emails))
-local plains = redis.call('HMGET', plain, unpack(emails))
-local forgotten = {}
-if redis.call('EXISTS', hashed) == 1 then forgotten = redis.call('HMGET', hashed, unpack(hashes)) end
 local seq = tonumber(redis.call('GET', seqkey) or '0')
 local first_seq = seq
 local out, here, seen_rows, records, profiles, asked, add, rem = {}, {}, {}, {}, {}, {}, {}, {}
@@ -79,7 +75,7 @@ for r = 1, n do
     here[email] = line
     seen_rows[#seen_rows + 1] = email
     seen_rows[#seen_rows + 1] = line
-    local blocked = plains[r] or forgotten[r]
+    local blocked = ARGV[6 + 5 * r - 2] == '1'
     local old = olds[r]
     if not old then
       seq = seq + 1
@@ -160,15 +156,16 @@ class ImportRun:
         self.list = digest_list
         self.new_status = new_status
         run = uuid.uuid4().hex
-        self.seen_key = store.key("import", run, "seen")
-        self.pending_key = store.key("import", run, "pending")
         slug = digest_list.slug
+        self.seen_key = store.key("list", slug, "import", run, "seen")
+        self.pending_key = store.key("list", slug, "import", run, "pending")
         self._keys = [store.key("list", slug, "subs"), store.key("list", slug, "profile"),
-                      store.key("list", slug, "seq"), self.seen_key, store.key("suppressed"),
-                      store.hashed_suppression_key, store.key("list", slug, "masks"), self.pending_key]
+                      store.key("list", slug, "seq"), self.seen_key, store.key("list", slug, "masks"),
+                      self.pending_key]
         self._head = [store.key("list", slug, "sel", ""), new_status, new_profile, created, int(update), RUN_TTL]
         self._masks: dict[tuple[str, ...], int] = {}
-        self._sha = self.r.script_load(_WRITE)
+        self._node = store.node_client(self._keys[0])  # the server of the list's slot
+        self._sha = self._node.script_load(_WRITE)
         self._conn: Connection | None = None
         self._in_flight = 0
 
@@ -178,13 +175,14 @@ class ImportRun:
             raise ValueError(f"a chunk has 1 to {MAX_CHUNK} rows (got {len(rows)})")
         args: list[str | int] = [*self._keys, *self._head]
         masks = self._masks
-        for line, email, topics, name in rows:
+        blocked = self.store.suppressed([email for _, email, _, _ in rows])
+        for (line, email, topics, name), is_blocked in zip(rows, blocked, strict=True):
             mask = masks.get(topics)
             if mask is None:
                 mask = masks[topics] = self.store.choice_mask(self.list, topics)
-            args += (line, email, address_hash(email), mask, name)
+            args += (line, email, int(is_blocked), mask, name)
         if self._conn is None:
-            self._conn = self.r.connection_pool.get_connection()
+            self._conn = self._node.connection_pool.get_connection()
         self._conn.send_command("EVALSHA", self._sha, len(self._keys), *args)
         self._in_flight += 1
 
@@ -208,6 +206,6 @@ class ImportRun:
         if self._conn is not None:
             if self._in_flight:
                 self._conn.disconnect()
-            self.r.connection_pool.release(self._conn)
+            self._node.connection_pool.release(self._conn)
             self._conn = None
         self.r.delete(self.seen_key, self.pending_key)

@@ -21,6 +21,7 @@ ranks stay, and the member has no record, so no batch mails it.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,7 @@ class PersonStore(SubscriberStore):
         parts = {email, digest, digest[:32]}
         found: set[str] = set()
         for needle in (email.translate(_GLOB_SPECIAL), digest[:32]):
-            for key in self.r.scan_iter(f"{self.prefix}:*{needle}*", count=5000):
+            for key in self.scan_all(f"{self.prefix}:*{needle}*", count=5000):
                 if parts.intersection(key.split(":")[1:]):
                     found.add(key)
         return sorted(found)
@@ -87,7 +88,7 @@ class PersonStore(SubscriberStore):
 
     def frozen_copies_with(self, email: str) -> list[tuple[str, float]]:
         """The issue recipient copies that hold the address, with its score in each."""
-        keys = list(self.r.scan_iter(self.key("issue", "*", "rcpt", "*"), count=5000))
+        keys = list(self.scan_all(f"{self.prefix}:*:issue:*:rcpt:*", count=5000))  # every master of a cluster
         with self.r.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.zscore(key, email)
@@ -100,21 +101,32 @@ class PersonStore(SubscriberStore):
         members = self.memberships(email)
         copies = self.frozen_copies_with(email)
         erased.keys = self.keys_naming(email)
-        with self.r.pipeline() as pipe:
-            for m in members:
-                slug = m.digest_list.slug
-                mask = m.record.split("|", 2)[1]
-                pipe.hdel(self.key("list", slug, "subs"), email)
-                pipe.hdel(self.key("list", slug, "profile"), email)
-                pipe.zrem(self.key("list", slug, "sel", mask), email)
-                pipe.zrem(self.key("list", slug, "paused"), email)
-                erased.lists.append(slug)
-            for key, score in copies:
-                pipe.zrem(key, email)
-                pipe.zadd(key, {f"forgotten:{uuid.uuid4().hex}": score})
-            if erased.keys:
-                pipe.delete(*erased.keys)
-            pipe.hdel(self.key("suppressed"), email)
-            pipe.execute()
+        # One MULTI per cluster slot (on one Redis too): per list (its records and its issues'
+        # copies), per named key, the suppression entry. The caller suppressed the address
+        # first, so a crash between two of them mails no one; forgetting again finishes it.
+        steps: dict[int, list[tuple[str, str, tuple[Any, ...]]]] = defaultdict(list)  # slot -> (command, key, args)
+
+        def step(command: str, key: str, *args: Any) -> None:
+            steps[self._slot(key)].append((command, key, args))
+
+        for m in members:
+            slug = m.digest_list.slug
+            mask = m.record.split("|", 2)[1]
+            step("hdel", self.key("list", slug, "subs"), email)
+            step("hdel", self.key("list", slug, "profile"), email)
+            step("zrem", self.key("list", slug, "sel", mask), email)
+            step("zrem", self.key("list", slug, "paused"), email)
+            erased.lists.append(slug)
+        for key, score in copies:
+            step("zrem", key, email)
+            step("zadd", key, {f"forgotten:{uuid.uuid4().hex}": score})
+        for key in erased.keys:
+            step("delete", key)
+        step("hdel", self.key("suppressed"), email)
+        for commands in steps.values():
+            with self.r.pipeline() as pipe:
+                for command, key, args in commands:
+                    getattr(pipe, command)(key, *args)
+                pipe.execute()
         erased.issue_copies = len(copies)
         return erased
