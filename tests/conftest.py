@@ -117,6 +117,16 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def client(settings, store):  # type: ignore[no-untyped-def]
+    """The web app in this process (Flask's test client), on the test's Redis."""
+    from digest.web import create_app
+
+    app = create_app(settings)
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture
 def run(settings):  # type: ignore[no-untyped-def]
     """The `digest` command line in its own process, with the test's settings (and any extra
     environment variables): what an operator types."""

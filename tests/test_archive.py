@@ -10,15 +10,7 @@ from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.links import make_token, preview_token
 from digest.models import DigestList, Subscriber, Topic
-from digest.web import create_app
 from tests.factories import readers, seed_week
-
-
-@pytest.fixture
-def client(settings, store):
-    app = create_app(settings)
-    app.testing = True
-    return app.test_client()
 
 
 @pytest.fixture

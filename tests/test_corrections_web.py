@@ -17,13 +17,6 @@ from tests.test_stories import seed_quakes
 
 
 @pytest.fixture
-def client(settings, store):
-    app = create_app(settings)
-    app.testing = True
-    return app.test_client()
-
-
-@pytest.fixture
 def editor(client, store, accounts):  # noqa: F811
     """Ed, signed in: an editor of weekly only. Returns his CSRF token."""
     sign_in(client, ED)

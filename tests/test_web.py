@@ -17,13 +17,6 @@ EDITOR = ("ada@example.com", "a long editor password")
 
 
 @pytest.fixture
-def client(settings, store):
-    app = create_app(settings)
-    app.testing = True
-    return app.test_client()
-
-
-@pytest.fixture
 def editor(client, store):
     """A client signed in as an admin of the editors' app (tests/test_editors_auth.py: the rest of sign-in)."""
     from digest.accounts import create_account
