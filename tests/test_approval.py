@@ -111,24 +111,27 @@ def test_approval_is_refused_while_preflight_blocks_then_sends_once(store, setti
     ed = client_of(settings, store)
     page = ed.get("/lists/weekly/review").data.decode()
     assert "link-not-https" in page and re.search(r"<button type=\"submit\" disabled>Approve and send now", page)
-    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"})
+    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"},
+                follow_redirects=True)
     assert r.status_code == 409 and "preflight blocks this issue" in r.data.decode()
     assert store.slot("weekly", waiting)["state"] == "waiting" and issue_mail(settings) == []
     store.r.delete(store.key("article", unsafe.id))  # the unsafe article is gone (expired, or excluded)
-    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"})
+    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"},
+                follow_redirects=True)
     assert r.status_code == 200 and "Approved" in r.data.decode()
     assert store.slot("weekly", waiting)["state"] == "sending" and len(issue_mail(settings)) == 4
     entry = [e for e in audit.entries(store, "weekly") if e.action == "approve"]
     assert [(e.account, e.detail) for e in entry] == [(ED, f"weekly-{waiting}")]
-    again = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"})
+    again = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": waiting, "when": "now"},
+                    follow_redirects=True)
     assert again.status_code == 409 and len(issue_mail(settings)) == 4
 
 
 def test_cancel_skips_the_waiting_issue_with_a_record_and_sends_nothing(store, settings, waiting):
     ed = client_of(settings, store)
-    stale = ed.post("/lists/weekly/cancel", data={"csrf": csrf_of(ed), "slot": "20200101T0000Z"})
+    stale = ed.post("/lists/weekly/cancel", data={"csrf": csrf_of(ed), "slot": "20200101T0000Z"}, follow_redirects=True)
     assert stale.status_code == 409 and "moved on" in stale.data.decode()
-    r = ed.post("/lists/weekly/cancel", data={"csrf": csrf_of(ed), "slot": waiting})
+    r = ed.post("/lists/weekly/cancel", data={"csrf": csrf_of(ed), "slot": waiting}, follow_redirects=True)
     assert r.status_code == 200 and "Cancelled" in r.data.decode()
     record = store.slot("weekly", waiting)
     assert record["state"] == "skipped" and record["reason"] == f"cancelled by {ED}"
@@ -144,7 +147,8 @@ def test_approved_ahead_an_issue_goes_out_at_its_slot_without_waiting(store, set
     ed = client_of(settings, store)
     page = ed.get("/lists/weekly/review").data.decode()
     assert "Approve for" in page
-    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": slot_id(upcoming), "when": "slot"})
+    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": slot_id(upcoming), "when": "slot"},
+                follow_redirects=True)
     assert r.status_code == 200 and "goes out at its slot" in r.data.decode()
     assert store.slot("weekly", slot_id(upcoming))["state"] == "approved ahead" and issue_mail(settings) == []
     [started] = tick(store, settings, upcoming + timedelta(seconds=30))
@@ -159,7 +163,8 @@ def test_an_upcoming_slot_can_be_sent_now_or_cancelled_ahead(store, settings, pe
     ed = client_of(settings, store)
     assert ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": slot_id(upcoming),
                                                   "when": "slot"}).status_code == 409  # needs no approval
-    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": slot_id(upcoming), "when": "now"})
+    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": slot_id(upcoming), "when": "now"},
+                follow_redirects=True)
     assert r.status_code == 200 and len(issue_mail(settings)) == 4
     assert tick(store, settings, upcoming + timedelta(seconds=30)) == []  # its slot has nothing left to do
     tomorrow = upcoming + timedelta(days=1)
@@ -178,7 +183,7 @@ def test_an_upcoming_slot_can_be_sent_now_or_cancelled_ahead(store, settings, pe
 def test_a_list_sent_by_hand_is_sent_now(store, settings, people):
     ed = client_of(settings, store)
     assert "Send now" in ed.get("/lists/weekly/review").data.decode()
-    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": "", "when": "now"})
+    r = ed.post("/lists/weekly/approve", data={"csrf": csrf_of(ed), "slot": "", "when": "now"}, follow_redirects=True)
     assert r.status_code == 200 and len(issue_mail(settings)) == 4
     assert ("send now", ED) in [(e.action, e.account) for e in audit.entries(store, "weekly")]
 
@@ -198,7 +203,7 @@ def test_a_paused_send_sends_no_unclaimed_batch_and_after_resume_each_exactly_on
         ed = client_of(settings, store, sender=sender)
         page = ed.get("/lists/weekly/review").data.decode()
         assert f"Pause sending {plan.issue_id}" in page
-        r = ed.post("/lists/weekly/pause", data={"csrf": csrf_of(ed), "issue": plan.issue_id})
+        r = ed.post("/lists/weekly/pause", data={"csrf": csrf_of(ed), "issue": plan.issue_id}, follow_redirects=True)
         assert r.status_code == 200 and "Paused" in r.data.decode()
         assert ledger.finish(plan.issue_id, rest[0], "in-flight", "accepted", {}, accepted=1)  # it still lands
         for batch in rest[1:]:
@@ -207,7 +212,7 @@ def test_a_paused_send_sends_no_unclaimed_batch_and_after_resume_each_exactly_on
         assert len(stub.requests) == 1 and ledger.meta(plan.issue_id)["status"] == "halted"
         assert f"Resume sending {plan.issue_id}" in ed.get("/lists/weekly/review").data.decode()
         assert ed.post("/lists/weekly/pause", data={"csrf": csrf_of(ed), "issue": plan.issue_id}).status_code == 409
-        r = ed.post("/lists/weekly/resume", data={"csrf": csrf_of(ed), "issue": plan.issue_id})
+        r = ed.post("/lists/weekly/resume", data={"csrf": csrf_of(ed), "issue": plan.issue_id}, follow_redirects=True)
         assert r.status_code == 200 and "Resumed" in r.data.decode()
         for batch in plan.batches:  # tasks queued before the pause arrive late: the claims decide
             assert send_batch(store, settings, sender, plan.issue_id, batch) == "accepted"
@@ -225,7 +230,7 @@ def test_the_editors_resume_lifts_only_a_pause_not_a_halt_by_the_sender(store, s
     ed = client_of(settings, store)
     page = ed.get("/lists/weekly/review").data.decode()
     assert "halted by the sender" in page and "Resume sending" not in page
-    r = ed.post("/lists/weekly/resume", data={"csrf": csrf_of(ed), "issue": plan.issue_id})
+    r = ed.post("/lists/weekly/resume", data={"csrf": csrf_of(ed), "issue": plan.issue_id}, follow_redirects=True)
     assert r.status_code == 409 and ledger.meta(plan.issue_id)["status"] == "halted" and issue_mail(settings) == []
 
 
@@ -234,7 +239,7 @@ def test_another_lists_issue_cannot_be_paused_from_this_lists_page(store, settin
     store.add_subscribers("semanal", readers(2, [None]))
     theirs = prepare_issue(store, settings, "semanal")
     ed = client_of(settings, store)
-    r = ed.post("/lists/weekly/pause", data={"csrf": csrf_of(ed), "issue": theirs.issue_id})
+    r = ed.post("/lists/weekly/pause", data={"csrf": csrf_of(ed), "issue": theirs.issue_id}, follow_redirects=True)
     assert r.status_code == 404 and Ledger(store).meta(theirs.issue_id)["status"] == "sending"
 
 

@@ -139,8 +139,10 @@ def test_as_a_subscriber_would_see_it_their_topics_and_name_never_their_links(ed
 def test_a_test_send_goes_through_the_sender_marked_and_recorded(ed, store, settings):
     token = csrf_of(ed)
     r = ed.post("/lists/weekly/test", data={"csrf": token, "to": "proof@example.com, second@example.com",
-                                            "topic": ["space"]})
+                                            "topic": ["space"]}, follow_redirects=True)
     assert r.status_code == 200 and "Test sent to proof@example.com, second@example.com" in r.data.decode()
+    assert r.history[0].status_code == 303  # post, redirect, get: a reload shows the page, sends nothing
+    assert "Test sent to" in ed.get(r.request.full_path).data.decode()
     files = outbox(settings)
     assert len(files) == 2
     mail = files[0].read_text()
@@ -150,9 +152,10 @@ def test_a_test_send_goes_through_the_sender_marked_and_recorded(ed, store, sett
     from digest.deliver.ledger import Ledger
 
     assert Ledger(store).issues("weekly") == []  # never counted as the issue's send
-    bad = ed.post("/lists/weekly/test", data={"csrf": token, "to": "not an address"})
+    bad = ed.post("/lists/weekly/test", data={"csrf": token, "to": "not an address"}, follow_redirects=True)
     assert bad.status_code == 409 and "not an address" in bad.data.decode()
-    too_many = ed.post("/lists/weekly/test", data={"csrf": token, "to": ",".join(f"a{i}@x.example" for i in range(11))})
+    too_many = ed.post("/lists/weekly/test", data={"csrf": token, "to": ",".join(f"a{i}@x.example" for i in range(11))},
+                       follow_redirects=True)
     assert too_many.status_code == 409 and "at most 10" in too_many.data.decode()
     assert len(outbox(settings)) == 2 and len(audit.entries(store, "weekly")) == 1
 

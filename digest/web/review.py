@@ -38,6 +38,7 @@ from digest.issue import next_issue_email
 from digest.models import DigestList
 from digest.preflight import preflight_next_issue
 from digest.web.auth import current_account, editor_page, editors_only
+from digest.web.manage import flash_redirect, flashed
 from digest.web.shared import SECURITY_HEADERS, shared
 
 blueprint = Blueprint("review", __name__)
@@ -183,18 +184,21 @@ def review_page(lst: DigestList, status: int = 200, notice: str = "", error: str
 
 @blueprint.get("/lists/<slug>/review")
 def review(slug: str) -> Response:
-    return review_page(g.editor_list)
+    return review_page(g.editor_list, notice=flashed().get("notice", ""))
 
 
 # -- actions ------------------------------------------------------------------------
 
 
 def _act(action: Any, **form: Any) -> Response:
-    """Run an action of digest.approval; its answer or its refusal on the review page."""
+    """Run an action of digest.approval. Done: back to the review page with what it did (post,
+    redirect, get: reloading the page does not send a test or approve twice). Refused: the
+    page with why, and the form as it was filled."""
     try:
-        return review_page(g.editor_list, notice=action())
+        notice = action()
     except (InvalidInput, TransportError) as exc:  # refused, or the sender would not take a test
         return review_page(g.editor_list, 409, error=str(exc), form=form)
+    return flash_redirect(f"/lists/{g.editor_list.slug}/review", notice)
 
 
 @blueprint.post("/lists/<slug>/approve")
