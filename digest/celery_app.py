@@ -19,6 +19,7 @@ from celery.schedules import crontab
 
 from digest import observe, queues
 from digest.config import Settings, load_settings
+from digest.errors import ConfigError
 from digest.queues import check_visibility_timeout, collect_time_limits
 from digest.store.base import is_cluster_url, key_name, plain_url
 
@@ -130,5 +131,8 @@ class RequireSecretKey(bootsteps.Step):
         settings.require_secret_key()
 
 
-settings = load_settings()
+try:  # a worker or beat started with a bad setting says which, not a traceback
+    settings = load_settings()
+except ConfigError as exc:
+    raise SystemExit(f"digest: {exc}") from None
 app = make_celery(settings)

@@ -108,6 +108,14 @@ def test_the_command_line_and_a_worker_say_what_is_wrong(settings, run, tmp_path
     worker = subprocess.run([sys.executable, "-m", "celery", "-A", "digest.celery_app", "worker", "--pool", "solo"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert worker.returncode != 0 and f"SECRET_KEY_FILE: cannot read {missing}" in worker.stdout + worker.stderr
+    assert "Traceback" not in worker.stdout + worker.stderr  # one line naming the setting
+
+
+def test_the_web_process_says_what_is_wrong_without_a_traceback(settings):
+    env = {**worker_env(settings), "BATCH_SIZE": "0"}
+    web = subprocess.run([sys.executable, "-c", "from digest.web import create_app; create_app()"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert web.returncode != 0 and "BATCH_SIZE" in web.stderr and "Traceback" not in web.stderr
 
 
 def _write(path: Path, text: str) -> Path:

@@ -23,7 +23,7 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from digest.config import Settings, load_settings
-from digest.errors import InvalidInput, NotFound
+from digest.errors import ConfigError, InvalidInput, NotFound
 from digest.links import TokenSigner
 from digest.store import Store
 from digest.web import (
@@ -50,8 +50,11 @@ MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes; a CSV import 
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or load_settings()
-    settings.require_secret_key()  # refuse to start rather than sign with a guessable key
+    try:  # gunicorn starting with a bad setting says which, not a traceback
+        settings = settings or load_settings()
+        settings.require_secret_key()  # refuse to start rather than sign with a guessable key
+    except ConfigError as exc:
+        raise SystemExit(f"digest: {exc}") from None
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
     app.extensions["digest"] = Shared(
