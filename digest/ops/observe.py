@@ -2,7 +2,7 @@
 
 `install(app, settings)` (called once by digest.celery_app.make_celery) connects:
 
-    after_setup_logger, after_setup_task_logger   Celery's handlers write digest's lines (digest/logs.py)
+    after_setup_logger, after_setup_task_logger   Celery's handlers write digest's lines (digest/ops/logs.py)
     task_prerun / task_postrun                    the task's ids (its arguments named list_slug,
                                                   issue_id, feed_id, batch_id) on every line it logs
     worker_ready / worker_shutting_down /         a heartbeat per consumed queue every HEARTBEAT_SECONDS,
@@ -28,8 +28,8 @@ import redis
 from celery import Celery, Task, signals
 
 from digest.config import Settings
-from digest.health import HEARTBEAT_SECONDS
-from digest.logs import LOG_CONTEXT, clean_id, use_formatter
+from digest.ops.health import HEARTBEAT_SECONDS
+from digest.ops.logs import LOG_CONTEXT, clean_id, use_formatter
 from digest.store.base import connect
 from digest.store.metrics import MetricsStore
 
@@ -46,7 +46,7 @@ _CONTEXT_TOKENS: dict[str, Any] = {}  # task id -> the token that restores the l
 def install(app: Celery, settings: Settings) -> None:
     _SETTINGS[app] = settings
     for signal, handler in _HANDLERS:
-        signal.connect(handler, weak=False, dispatch_uid=f"digest.observe.{handler.__name__}")
+        signal.connect(handler, weak=False, dispatch_uid=f"digest.ops.observe.{handler.__name__}")
 
 
 def startup_warnings(settings: Settings) -> list[str]:

@@ -5,7 +5,7 @@
      "task": "digest.send_batch", "task_id": "...", "issue": "weekly-20261123-1", "batch": "000042"}
 
 The ids (list, issue, feed, batch, and the task) come from a context variable that
-digest/observe.py sets around each Celery task from the task's own arguments, and
+digest/ops/observe.py sets around each Celery task from the task's own arguments, and
 that code can set around any other unit of work with `log_context(...)`.
 
 Nothing secret and no address leaves in full: the formatters (not a filter, so the

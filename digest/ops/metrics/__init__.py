@@ -1,7 +1,7 @@
 """What digest counts, and the one-line calls that count it (each one pipelined round trip).
 
 Every process records into Redis (digest/store/metrics.py); the web process's
-/metrics reads it back (digest/metrics/exposition.py). The names, with their labels:
+/metrics reads it back (digest/ops/metrics/exposition.py). The names, with their labels:
 
     digest_articles_collected_total{outcome}       new or duplicate articles a collection stored or met
     digest_feed_collections_total{result}          ok, not_modified, error

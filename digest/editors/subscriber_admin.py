@@ -4,7 +4,7 @@ Adding follows people.add_person and the list's opt-in: someone new on a double
 opt-in list is pending and gets the confirmation email the public form sends;
 only an admin may add someone as active at once (single opt-in, on a list set to
 it), because that records consent the person did not give here. Imports are
-digest/import_jobs.py.
+digest/editors/import_jobs.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 /readyz (digest/web/machine.py) runs the checks; each says what is wrong in words
 that name no host, port or secret (those go to the log). Workers write a heartbeat
-every HEARTBEAT_SECONDS per queue they consume (digest/observe.py), so "no
+every HEARTBEAT_SECONDS per queue they consume (digest/ops/observe.py), so "no
 sender seen" shows as the `send` queue having no fresh worker; a worker stopping
 on purpose removes its own heartbeats. Beat's digest.tick records when it ran.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import redis
 from kombu import Connection
 
-from digest import queues
 from digest.config import Settings
+from digest.ops import queues
 from digest.store.base import connect
 from digest.store.metrics import MetricsStore
 

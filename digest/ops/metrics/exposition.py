@@ -18,10 +18,10 @@ from kombu import Connection
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from digest import metrics as m
-from digest import queues
 from digest.config import Settings
-from digest.health import CHECK_TIMEOUT, WORKER_FRESH_SECONDS, broker_transport_options
+from digest.ops import metrics as m
+from digest.ops import queues
+from digest.ops.health import CHECK_TIMEOUT, WORKER_FRESH_SECONDS, broker_transport_options
 from digest.store.metrics import Labels, MetricsStore
 
 log = logging.getLogger(__name__)
