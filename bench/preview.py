@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digest.accounts import ADMIN, create_account  # noqa: E402
+from digest.editors.accounts import ADMIN, create_account  # noqa: E402
 from digest.models import DigestList, Topic  # noqa: E402
 from digest.redis_server import ensure_redis  # noqa: E402
 from digest.store import Store  # noqa: E402

@@ -2,7 +2,7 @@
 
 Redis is the broker (REDIS_URL, or CELERY_BROKER_URL when set: RabbitMQ works too).
 Tasks carry ids only; their logic lives in plain functions (digest.tasks says which).
-Queues, time limits and what the broker must allow for them: digest/queues.py.
+Queues, time limits and what the broker must allow for them: digest/ops/queues.py.
 
 Beat is celery-redbeat: the schedule and each entry's last run live in the store's
 Redis (so a restarted beat neither repeats nor forgets a run), and a lock there lets
@@ -17,10 +17,10 @@ import logging
 from celery import Celery, bootsteps
 from celery.schedules import crontab
 
-from digest import observe, queues
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
-from digest.queues import check_visibility_timeout, collect_time_limits
+from digest.ops import observe, queues
+from digest.ops.queues import check_visibility_timeout, collect_time_limits
 from digest.store.base import is_cluster_url, key_name, plain_url
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     app.steps["worker"].add(RequireSecretKey)
-    observe.install(app, settings)  # log lines with task ids, worker heartbeats, beat's tick (digest/observe.py)
+    observe.install(app, settings)  # log lines with task ids, worker heartbeats, beat's tick (digest/ops/observe.py)
     return app
 
 

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # How often beat looks for lists whose issue is due (digest/dispatch.py). An issue
     # goes out at most this long after its slot.
     schedule_tick_seconds: float = Field(default=60.0, ge=1, le=3600)
-    # RabbitMQ brokers only (digest/queues.py): "quorum" declares digest's queues as quorum
+    # RabbitMQ brokers only (digest/ops/queues.py): "quorum" declares digest's queues as quorum
     # queues, replicated across a RabbitMQ cluster; "classic": durable classic queues.
     celery_queue_type: Literal["classic", "quorum"] = "classic"
 
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
 
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
 
-    # Operations (digest/logs.py, digest/metrics/, digest/health.py): log lines as text or
+    # Operations (digest/ops/logs.py, digest/ops/metrics/, digest/ops/health.py): log lines as text or
     # JSON (one object a line), their level, and the bearer token /metrics asks for
     # (unset: /metrics is open, so serve it only where Prometheus alone reaches).
     log_format: Literal["text", "json"] = "text"

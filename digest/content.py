@@ -55,7 +55,7 @@ class IssueContent:
     sections: list[Section]
     filings: dict[str, Filing] = field(default_factory=dict)  # article id -> where and how surely it was filed
     # The editors' subject and preheader for this issue ("": made from its stories) and the revision
-    # of their edits it was built from (digest/corrections.py; planning clears that revision).
+    # of their edits it was built from (digest/editors/corrections.py; planning clears that revision).
     subject: str = ""
     preheader: str = ""
     edits_rev: int = 0

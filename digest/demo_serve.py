@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from digest import queues
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
 from digest.errors import ConfigError
 from digest.links import make_token
+from digest.ops import queues
 from digest.store import Store
 
 DEMO_ADMIN = "admin@demo.example"
@@ -42,7 +42,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 def _demo_admin(store: Store) -> str:
     """The demo's admin account, with a new random password each run (printed, for the newcomer to sign in)."""
-    from digest.accounts import create_account, set_password
+    from digest.editors.accounts import create_account, set_password
 
     password = secrets.token_urlsafe(12)
     if store.find_account(DEMO_ADMIN):

@@ -11,7 +11,7 @@ Starting a slot makes at most one issue, named by the slot:
   skipped (with a record) when nobody approves it within `approval_hours`;
 - otherwise the issue is planned (deliver/send.py prepare_issue) and its batches sent.
 
-An editor may also decide a slot before it comes (digest/approval.py): approve it
+An editor may also decide a slot before it comes (digest/editors/approval.py): approve it
 ahead (its record is made early as `approved ahead`; the tick moves it to
 `starting`, and it does not wait), send it now (`approved` early: planned at once,
 the slot then has nothing left to do), or cancel it (`skipped`, with who and why).

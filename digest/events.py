@@ -60,8 +60,8 @@ import redis
 from digest.config import Settings
 from digest.deliver.ledger import Ledger
 from digest.errors import InvalidInput, NotFound
-from digest.metrics import record_webhook_events
 from digest.models import SLUG
+from digest.ops.metrics import record_webhook_events
 from digest.store import Store, normalize_email
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ def build_issue(
     if not again:
         sent = store.issued(digest_list.slug, (a.id for a in articles))
         articles = [a for a in articles if a.id not in sent]
-    edits = store.draft(digest_list.slug)  # what editors changed in this issue (digest/corrections.py)
+    edits = store.draft(digest_list.slug)  # what editors changed in this issue (digest/editors/corrections.py)
     articles = [a for a in articles if a.id not in edits.excluded]  # left out, still collected
     filings = file_window(store, settings, digest_list, articles)
     names = digest_list.topic_names(more_news_name)

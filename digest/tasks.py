@@ -1,6 +1,6 @@
 """Thin Celery tasks: ids in, a plain function does the work, a short summary out.
 
-Each task's queue and (soft, hard) time limits come from digest/queues.py.
+Each task's queue and (soft, hard) time limits come from digest/ops/queues.py.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from functools import lru_cache
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from digest import dispatch, queues
+from digest import dispatch
 from digest.celery_app import app, settings
 from digest.collect.collector import collect_feed, due_feeds
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import HaltSend, RetryLater, prepare_issue, send_batch, settle_sends
+from digest.ops import queues
 from digest.store import Store
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,12 @@ import pytest
 from pydantic import SecretStr
 
 from digest import audit, dispatch
-from digest.accounts import create_account
-from digest.approval import InlineQueue
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_batch, send_inline
 from digest.deliver.sendgrid import SendGridSender
+from digest.editors.accounts import create_account
+from digest.editors.approval import InlineQueue
 from digest.models import DigestList, Schedule
 from digest.schedule import next_slot, slot_id
 from digest.web import create_app
@@ -173,7 +173,7 @@ def test_an_upcoming_slot_can_be_sent_now_or_cancelled_ahead(store, settings, pe
     fresh = article(60, "space", days_ago=0)
     store.save_article(fresh, 86400)
     file_as(store, [fresh], "space")
-    from digest.approval import cancel
+    from digest.editors.approval import cancel
 
     cancel(store, "weekly", slot_id(tomorrow), ED, upcoming + timedelta(minutes=1))
     assert store.slot("weekly", slot_id(tomorrow))["reason"] == f"cancelled by {ED}"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from digest.queues import BUILD, COLLECT
+from digest.ops.queues import BUILD, COLLECT
 from tests.workers import Beat, wait_for, worker_env
 
 pytestmark = pytest.mark.slow

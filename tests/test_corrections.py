@@ -1,4 +1,4 @@
-"""Corrections of the next issue (digest/corrections.py): through the real store, the real
+"""Corrections of the next issue (digest/editors/corrections.py): through the real store, the real
 grouping and the real renderer, as the preview and the sender see them."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from email import policy
 
 import pytest
 
-from digest import audit, corrections
+from digest import audit
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
+from digest.editors import corrections
 from digest.errors import InvalidInput, NotFound
 from digest.issue import next_issue
 from digest.render import RenderedIssue

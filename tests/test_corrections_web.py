@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from digest import audit, corrections
+from digest import audit
+from digest.editors import corrections
 from digest.web import create_app
 from tests.factories import seed_week
 from tests.test_editors_auth import ADA, ED, PASSWORD, accounts, csrf_of, semanal, sign_in  # noqa: F401

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from digest import audit, dispatch
-from digest.accounts import create_account
-from digest.dashboard import COLLECTING, SENDING, SENT, WAITING_FOR_APPROVAL, list_dashboard
 from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
+from digest.editors.accounts import create_account
+from digest.editors.dashboard import COLLECTING, SENDING, SENT, WAITING_FOR_APPROVAL, list_dashboard
 from digest.models import Schedule
 from digest.schedule import next_slot, slot_id
 from digest.web import create_app

@@ -14,7 +14,7 @@ from digest.celery_app import make_celery
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import prepare_issue
 from digest.demo import SAMPLES, serve_samples
-from digest.queues import SENDER_QUEUES, WORKER_QUEUES
+from digest.ops.queues import SENDER_QUEUES, WORKER_QUEUES
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.workers import Worker, wait_for, worker_env

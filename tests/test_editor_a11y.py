@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.accounts import create_account
+from digest.editors.accounts import create_account
 from digest.web import create_app
 from tests.factories import readers, seed_week
 from tests.test_approval import NOW, schedule, tick

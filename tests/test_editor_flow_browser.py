@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from digest import approval, audit, corrections, dispatch
-from digest.accounts import create_account
-from digest.approval import InlineQueue
+from digest import audit, dispatch
 from digest.deliver.outbox import OutboxSender
+from digest.editors import approval, corrections
+from digest.editors.accounts import create_account
+from digest.editors.approval import InlineQueue
 from digest.models import DigestList
 from digest.schedule import slot_id
 from digest.topics import filing

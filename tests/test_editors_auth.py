@@ -12,7 +12,7 @@ import pytest
 from flask import Blueprint
 
 from digest import audit
-from digest.accounts import authenticate, create_account, remove_account, revoke, set_disabled, set_password
+from digest.editors.accounts import authenticate, create_account, remove_account, revoke, set_disabled, set_password
 from digest.errors import InvalidInput
 from digest.links import make_confirm_token, make_token
 from digest.models import DigestList, Subscriber

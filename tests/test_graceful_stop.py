@@ -10,7 +10,7 @@ import pytest
 from digest.celery_app import make_celery
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import prepare_issue
-from digest.queues import SENDER_QUEUES
+from digest.ops.queues import SENDER_QUEUES
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.workers import Worker, wait_for, worker_env
@@ -66,7 +66,7 @@ def test_a_rolling_restart_of_every_sender_mid_send_mails_everyone_exactly_once(
 
 def test_every_task_has_a_queue_and_time_limits_and_the_broker_outlasts_the_longest(settings):
     from digest import tasks
-    from digest.queues import ALL_QUEUES, ROUTES, check_broker, longest_hold, longest_send_stop, time_limits
+    from digest.ops.queues import ALL_QUEUES, ROUTES, check_broker, longest_hold, longest_send_stop, time_limits
 
     ours = {name for name in tasks.app.tasks if name.startswith("digest.")}
     assert ours == set(ROUTES) == set(time_limits(settings))
@@ -85,7 +85,7 @@ def test_every_task_has_a_queue_and_time_limits_and_the_broker_outlasts_the_long
 
 
 def test_countdowns_are_capped_and_whole_seconds_on_quorum_queues(settings):
-    from digest.queues import MAX_COUNTDOWN, countdown
+    from digest.ops.queues import MAX_COUNTDOWN, countdown
 
     # copied before anything reads settings.broker_url (a cached property, copied along once read)
     quorum = settings.model_copy(update={"celery_broker_url": "amqp://127.0.0.1:5672/x", "celery_queue_type": "quorum"})

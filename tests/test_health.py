@@ -9,7 +9,7 @@ import pytest
 
 from digest.celery_app import make_celery
 from digest.config import Settings
-from digest.health import WORKER_FRESH_SECONDS, beat_fresh_seconds, readiness
+from digest.ops.health import WORKER_FRESH_SECONDS, beat_fresh_seconds, readiness
 from digest.redis_server import LocalRedis
 from digest.store import Store
 from digest.web import create_app

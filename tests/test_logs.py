@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from digest.celery_app import make_celery
 from digest.config import Settings
-from digest.logs import JsonFormatter, Redactor, TextFormatter, log_context, make_formatter
-from digest.observe import task_ids
+from digest.ops.logs import JsonFormatter, Redactor, TextFormatter, log_context, make_formatter
+from digest.ops.observe import task_ids
 from tests.workers import Worker, wait_for, worker_env
 
 SG_KEY = "SG.abcdefghijklmnop.qrstuvwxyz0123456789"

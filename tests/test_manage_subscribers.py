@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from digest.import_jobs import jobs
+from digest.editors.import_jobs import jobs
 from digest.models import Subscriber
 from digest.web import subscribers_admin
 from tests import test_manage_topics as personas

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from digest import audit
-from digest.accounts import create_account
+from digest.editors.accounts import create_account
 from digest.models import DigestList, Topic
 from digest.web import create_app
 from tests.factories import seed_week

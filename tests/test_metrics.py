@@ -13,7 +13,6 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from digest import metrics
 from digest.celery_app import make_celery
 from digest.collect.collector import collect_feed
 from digest.config import Settings
@@ -21,8 +20,9 @@ from digest.deliver.send import prepare_issue, send_inline
 from digest.deliver.sendgrid import SendGridSender
 from digest.errors import FetchError, TransportError
 from digest.events import apply_events
-from digest.metrics.exposition import metric_names
 from digest.models import Feed
+from digest.ops import metrics
+from digest.ops.metrics.exposition import metric_names
 from digest.store import Store
 from digest.store.metrics import MetricsStore, labels
 from digest.web import create_app
@@ -30,7 +30,7 @@ from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.test_collect import RSS
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "digest" / "metrics" / "grafana-dashboard.json"
+DASHBOARD = Path(__file__).resolve().parents[1] / "digest" / "ops" / "metrics" / "grafana-dashboard.json"
 TOKEN = "m" * 24
 
 

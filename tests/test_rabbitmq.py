@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from digest.queues import broker_transport_options, check_broker
+from digest.ops.queues import broker_transport_options, check_broker
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.test_e2e import CHOICES, feeds_to_inboxes, send_through_workers, workers_killed_mid_send

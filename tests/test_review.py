@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from digest import audit
-from digest.accounts import create_account
-from digest.approval import InlineQueue
 from digest.deliver.outbox import OutboxSender
+from digest.editors.accounts import create_account
+from digest.editors.approval import InlineQueue
 from digest.links import make_token
 from digest.models import DigestList, Subscriber
 from digest.web import create_app

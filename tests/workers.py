@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from digest.config import Settings
-from digest.queues import ALL_QUEUES
+from digest.ops.queues import ALL_QUEUES
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

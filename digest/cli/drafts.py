@@ -1,14 +1,14 @@
 """`digest issues edit/exclude/include/order`: the corrections of the next issue that last until it
-is planned, as the editors' app makes them (digest/corrections.py). Topic moves are `digest topics
+is planned, as the editors' app makes them (digest/editors/corrections.py). Topic moves are `digest topics
 correct/undo`; splits, merges and pins `digest stories`."""
 
 from __future__ import annotations
 
 import click
 
-from digest import corrections
 from digest.cli.base import Context, pass_ctx
 from digest.cli.schedules import issues
+from digest.editors import corrections
 
 BY = "command line"  # who the audit log names for these
 

@@ -24,7 +24,7 @@ password_file_option = click.option(
 
 
 def read_password(password_file: Path | None) -> str:
-    from digest.accounts import check_password
+    from digest.editors.accounts import check_password
 
     if password_file is None and sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -52,7 +52,7 @@ def editors() -> None:
 def editors_create_admin(ctx: Context, email: str, password_file: Path | None) -> None:
     """Create an admin account (the first one, to sign in at /login)."""
     from digest import audit
-    from digest.accounts import create_account
+    from digest.editors.accounts import create_account
 
     account = create_account(ctx.store, email, read_password(password_file), role="admin")
     audit.record(ctx.store, None, BY, "account created", f"{account.email} (admin)")
@@ -67,7 +67,7 @@ def editors_create_admin(ctx: Context, email: str, password_file: Path | None) -
 def editors_add(ctx: Context, email: str, list_slugs: str, password_file: Path | None) -> None:
     """Create an editor account for some lists."""
     from digest import audit
-    from digest.accounts import create_account
+    from digest.editors.accounts import create_account
 
     slugs = split_list(list_slugs)
     for slug in slugs:
@@ -98,7 +98,7 @@ def editors_ls(ctx: Context) -> None:
 def editors_grant(ctx: Context, email: str, list_slugs: str) -> None:
     """Give an editor more lists."""
     from digest import audit
-    from digest.accounts import grant
+    from digest.editors.accounts import grant
 
     account = grant(ctx.store, email, split_list(list_slugs))
     for slug in split_list(list_slugs):
@@ -113,7 +113,7 @@ def editors_grant(ctx: Context, email: str, list_slugs: str) -> None:
 def editors_revoke(ctx: Context, email: str, list_slugs: str) -> None:
     """Take lists away from an editor (from their next click on)."""
     from digest import audit
-    from digest.accounts import revoke
+    from digest.editors.accounts import revoke
 
     account = revoke(ctx.store, email, split_list(list_slugs))
     for slug in split_list(list_slugs):
@@ -128,7 +128,7 @@ def editors_revoke(ctx: Context, email: str, list_slugs: str) -> None:
 def editors_passwd(ctx: Context, email: str, password_file: Path | None) -> None:
     """Set a new password; the account is signed out everywhere."""
     from digest import audit
-    from digest.accounts import set_password
+    from digest.editors.accounts import set_password
 
     account = set_password(ctx.store, email, read_password(password_file))
     audit.record(ctx.store, None, BY, "password set", account.email)
@@ -142,7 +142,7 @@ def editors_passwd(ctx: Context, email: str, password_file: Path | None) -> None
 def editors_disable(ctx: Context, email: str, enable: bool) -> None:
     """Stop an account signing in (its sessions end now), or --enable it again."""
     from digest import audit
-    from digest.accounts import set_disabled
+    from digest.editors.accounts import set_disabled
 
     account = set_disabled(ctx.store, email, not enable)
     audit.record(ctx.store, None, BY, "account enabled" if enable else "account disabled", account.email)
@@ -155,7 +155,7 @@ def editors_disable(ctx: Context, email: str, enable: bool) -> None:
 def editors_remove(ctx: Context, email: str) -> None:
     """Delete an account; its sessions end now."""
     from digest import audit
-    from digest.accounts import account_email, remove_account
+    from digest.editors.accounts import account_email, remove_account
 
     remove_account(ctx.store, email)
     audit.record(ctx.store, None, BY, "account removed", account_email(email))

@@ -28,7 +28,7 @@ def feeds() -> None:
 @pass_ctx
 def feeds_add(ctx: Context, feed_id: str, url: str, name: str, full_text: str, as_is: bool) -> None:
     """Add a feed by its URL, or by a site's or page's URL: the feed it links to is found (discovery)."""
-    from digest.feed_admin import add_feed
+    from digest.editors.feed_admin import add_feed
 
     added = add_feed(ctx.store, ctx.settings, url, feed_id=feed_id, name=name, full_text=full_text, as_is=as_is)
     if added.warning:  # down now is not wrong: the collector will keep trying

@@ -53,8 +53,8 @@ from digest.collect.parse import RawEntry, parse_feed
 from digest.collect.politeness import HostBusy, HostGate, backoff, host_of, next_check, skipped
 from digest.config import Settings
 from digest.errors import FeedError, InvalidInput, NotFound
-from digest.metrics import record_collect
 from digest.models import Article, Feed, FeedState
+from digest.ops.metrics import record_collect
 from digest.store import Store
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
-from digest.metrics import observe_send
 from digest.models import DigestList
+from digest.ops.metrics import observe_send
 from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, archive_url, premailer_calls
 from digest.store import Store

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
-from digest import dispatch
+from digest import audit, dispatch
 from digest.config import Settings
 from digest.deliver.base import Sender
 from digest.deliver.ledger import Ledger
 from digest.deliver.proofs import Proof, send_proof
-from digest.editors import audit
 from digest.errors import InvalidInput, NotFound
 from digest.models import DigestList
 from digest.preflight import Report, blocking, preflight_next_issue

@@ -27,9 +27,9 @@ from typing import Any
 from babel.lists import format_list
 from pydantic import ValidationError
 
+from digest import audit
 from digest.config import Settings
 from digest.content import IssueContent, Section, Story
-from digest.editors import audit
 from digest.errors import InvalidInput, NotFound
 from digest.issue import build_issue
 from digest.models import MORE_NEWS, Article, DigestList

@@ -2,7 +2,7 @@
 
     P:editor:accounts       hash  email -> Account JSON (the argon2 hash of the password, never the password)
 
-The rules (who may do what, how passwords are checked) are in digest/accounts.py;
+The rules (who may do what, how passwords are checked) are in digest/editors/accounts.py;
 this module only keeps the records.
 """
 

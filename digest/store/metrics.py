@@ -1,5 +1,5 @@
 """Counters, histograms and gauges that every process writes and the web process reads
-(digest/metrics/), and the heartbeats that /readyz looks at (digest/health.py).
+(digest/ops/metrics/), and the heartbeats that /readyz looks at (digest/ops/health.py).
 
     P:metrics:counters   hash  "name|k=v,k=v" -> integer (HINCRBY)
     P:metrics:hist       hash  "name|k=v|le=0.5" -> observations in that bucket (not cumulative),
@@ -118,7 +118,7 @@ class MetricsStore(StoreBase):
             gauges[(name, pairs)] = float(value)
         return MetricValues(counters, histograms, gauges)
 
-    # -- heartbeats (digest/observe.py writes, digest/health.py reads) --------------------
+    # -- heartbeats (digest/ops/observe.py writes, digest/ops/health.py reads) --------------------
 
     def worker_heartbeat(self, node: str, queues: Iterable[str], now: float) -> None:
         fields: Mapping[str, str] = {f"{_LABEL_VALUE.sub('_', q)[:LABEL_VALUE_MAX]}|{node}": repr(now)

@@ -13,7 +13,7 @@ and must not come from another site's page (Sec-Fetch-Site/Origin: web/signup.py
 
 Sign-in attempts are limited per client address and per account (typed address,
 known or not); an unknown address and a wrong password get the same answer, in
-about the same time (digest/accounts.py).
+about the same time (digest/editors/accounts.py).
 
 `editors_only(blueprint)` sets the rule on a blueprint once: signed out, a GET is
 sent to /login and anything else gets 403; a view with a <slug> is 404 to an
@@ -33,8 +33,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request
 
 from digest import audit
-from digest.accounts import authenticate
 from digest.addresses import plain_address
+from digest.editors.accounts import authenticate
 from digest.errors import NotFound
 from digest.models import DigestList
 from digest.store.accounts import ADMIN, Account

@@ -2,7 +2,7 @@
 
 One page lists the next issue's sections and stories (lead article, "also covered
 by", topic and confidence) with a form for each correction; each form POSTs to
-/lists/<list>/edit/<action>, which calls the service (digest/corrections.py, as the
+/lists/<list>/edit/<action>, which calls the service (digest/editors/corrections.py, as the
 command line does) and answers with a redirect back to the page (POST, redirect,
 GET: a reload never repeats an action). Signed-in editors of the list only, CSRF
 checked: the rule is set once on the blueprint (web/auth.py editors_only). No
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, redirect, request
 
-from digest import corrections
+from digest.editors import corrections
 from digest.errors import DigestError
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.shared import shared

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g
 
 from digest import audit
-from digest.dashboard import dashboards, list_dashboard
+from digest.editors.dashboard import dashboards, list_dashboard
 from digest.models import utcnow
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.shared import shared

@@ -14,8 +14,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, request
 
 from digest import audit
+from digest.editors.feed_admin import (
+    WEB_BUDGET,
+    WEB_FETCH_SECONDS,
+    add_feed,
+    feed_health,
+    pause_feed,
+    remove_feed,
+    resume_feed,
+)
 from digest.errors import DigestError
-from digest.feed_admin import WEB_BUDGET, WEB_FETCH_SECONDS, add_feed, feed_health, pause_feed, remove_feed, resume_feed
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.manage import error_status, flash_redirect, flashed
 from digest.web.shared import shared

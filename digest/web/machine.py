@@ -9,7 +9,7 @@
 
 Answers name no host, port or secret: the details go to the log. The blueprint's
 setup (registered once per app) also points the process's logging at digest's
-formatter (digest/logs.py), so the web process logs like the workers.
+formatter (digest/ops/logs.py), so the web process logs like the workers.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from digest.health import CHECKS, probe_client, readiness
-from digest.logs import configure_logging
-from digest.metrics.exposition import DigestCollector
+from digest.ops.health import CHECKS, probe_client, readiness
+from digest.ops.logs import configure_logging
+from digest.ops.metrics.exposition import DigestCollector
 from digest.web.shared import shared
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Topics: listed with what each catches of the window now (from the current
 filings), created, edited (name, description, keywords; the slug stays) and
 deleted. Every change replaces the list's topics, which clears its filings: the
-window is filed again at the next preview or issue (digest/topic_admin.py).
+window is filed again at the next preview or issue (digest/editors/topic_admin.py).
 
 The managing pages (feeds: web/feeds_admin.py, subscribers: web/subscribers_admin.py,
 topics: here) share one way of working: every form POSTs with the session's CSRF
@@ -17,10 +17,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, redirect, request
 
 from digest import audit
+from digest.editors.topic_admin import delete_topic, save_topic, split_keywords, topic_catches
 from digest.errors import DigestError, NotFound
 from digest.models import utcnow
 from digest.store.notices import NoticeStore
-from digest.topic_admin import delete_topic, save_topic, split_keywords, topic_catches
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.shared import shared
 

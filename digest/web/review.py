@@ -6,7 +6,7 @@ another list's review, preview and every action are 404.
                                  ?topic=a&topic=b or ?email= (as one reader would see it)
     GET  /lists/<slug>/preview   the email itself (what the frames show), as the sender
                                  renders it (digest.issue.next_issue_email); ?format=text
-    POST /lists/<slug>/approve | cancel | pause | resume | test   (digest/approval.py)
+    POST /lists/<slug>/approve | cancel | pause | resume | test   (digest/editors/approval.py)
 
 A preview is the email exactly as sent, with one difference: its links carry a
 preview token, which works for no reader (links.preview_token). `?email=` shows the
@@ -31,8 +31,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, g, make_response, request
 
-from digest import approval
 from digest.deliver import make_sender
+from digest.editors import approval
 from digest.errors import InvalidInput, NotFound, TransportError
 from digest.issue import next_issue_email
 from digest.models import DigestList
@@ -72,7 +72,7 @@ def force_scheme(html: str, scheme: str) -> str:
 
 
 class CeleryQueue:
-    """Hands approved work to the workers by task name (routed by digest/queues.py: start_slot
+    """Hands approved work to the workers by task name (routed by digest/ops/queues.py: start_slot
     and send_issue to `build`, send_batch to `send`). The web process needs Celery only to send."""
 
     def __init__(self, settings: Any, store: Any) -> None:
@@ -191,7 +191,7 @@ def review(slug: str) -> Response:
 
 
 def _act(action: Any, **form: Any) -> Response:
-    """Run an action of digest.approval. Done: back to the review page with what it did (post,
+    """Run an action of digest.editors.approval. Done: back to the review page with what it did (post,
     redirect, get: reloading the page does not send a test or approve twice). Refused: the
     page with why, and the form as it was filled."""
     try:

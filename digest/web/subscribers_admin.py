@@ -4,12 +4,12 @@ import a CSV with its progress and refused rows, export.
 Search is by the start of the address, a page at a time (store/subscriber_search.py):
 no page lists more than about fifty, however large the list. Adding someone asks
 them to confirm by email, as the public form does, unless an admin adds them to a
-single opt-in list (digest/subscriber_admin.py).
+single opt-in list (digest/editors/subscriber_admin.py).
 
 Import: the app takes form bodies of at most 64 KB (web/app.py); this one route
 takes up to IMPORT_MAX_BYTES, which werkzeug streams to a temporary file, copied
 to the job's own file; the import then runs in a thread of this process with its
-progress in Redis (digest/import_jobs.py), and its page reloads itself every few
+progress in Redis (digest/editors/import_jobs.py), and its page reloads itself every few
 seconds (<meta http-equiv="refresh">, no script) until it is done. Export streams
 the CSV a thousand rows at a time; it is a POST, so it is recorded in the audit log.
 """
@@ -25,10 +25,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, g, request, stream_with_context
 
 from digest import audit
+from digest.editors.import_jobs import jobs, start_import
+from digest.editors.subscriber_admin import add_subscriber, csv_chunks, search, unsubscribe
+from digest.editors.topic_admin import split_keywords
 from digest.errors import DigestError, InvalidInput
-from digest.import_jobs import jobs, start_import
-from digest.subscriber_admin import add_subscriber, csv_chunks, search, unsubscribe
-from digest.topic_admin import split_keywords
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.manage import acting, error_status, flash_redirect, flashed
 from digest.web.shared import shared
