@@ -268,13 +268,18 @@ def spreadsheet_safe(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
+def export_row(sub: Subscriber) -> list[str]:
+    """One subscriber as an export row (EXPORT_COLUMNS), every cell safe to open in a spreadsheet."""
+    return [spreadsheet_safe(v) for v in (
+        sub.email, sub.name, sub.status, ";".join(sub.topics or ()), sub.created_at.isoformat(timespec="seconds"))]
+
+
 def export_csv(store: Store, list_slug: str, out: TextIO) -> int:
     """Every subscriber of a list, any status, as CSV (the import's columns and more); returns the count."""
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for sub in store.subscribers(list_slug):
-        writer.writerow([spreadsheet_safe(v) for v in (
-            sub.email, sub.name, sub.status, ";".join(sub.topics or ()), sub.created_at.isoformat(timespec="seconds"))])
+        writer.writerow(export_row(sub))
         count += 1
     return count

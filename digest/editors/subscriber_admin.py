@@ -21,7 +21,7 @@ from digest.people import add_person
 from digest.store import Store
 from digest.store.subscriber_search import SearchPage, SubscriberSearch
 from digest.subscribe import send_confirmations
-from digest.subscriber_csv import EXPORT_COLUMNS, spreadsheet_safe
+from digest.subscriber_csv import EXPORT_COLUMNS, export_row
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ def csv_chunks(store: Store, list_slug: str, rows_per_chunk: int = 1000) -> Iter
     writer.writerow(EXPORT_COLUMNS)
     rows = 0
     for sub in store.subscribers(list_slug):
-        writer.writerow([spreadsheet_safe(v) for v in (
-            sub.email, sub.name, sub.status, ";".join(sub.topics or ()), sub.created_at.isoformat(timespec="seconds"))])
+        writer.writerow(export_row(sub))
         rows += 1
         if rows % rows_per_chunk == 0:
             yield buffer.getvalue()
