@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from digest.blas import one_thread
+
 MIN_LETTERS = 12  # fewer letters than this: not enough to tell
 SAMPLE_CHARS = 400  # langid's time grows with every character; 400 are still plenty to tell
 
@@ -27,13 +29,11 @@ def detect_language(title: str, text: str) -> str:
         with _lock:
             if _identifier is None:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
-                from threadpoolctl import threadpool_limits
 
                 # One small vector-matrix product per article: OpenBLAS's hand-off to its
                 # other threads doubled the wall time of each (0.46 s -> 0.27 s for 3,000
-                # articles with one thread). Process-wide: digest runs a process per CPU,
-                # and the embedding sets its own limit around each call (topics/embedding.py).
-                threadpool_limits(limits=1, user_api="blas")
+                # articles with one thread).
+                one_thread()
                 _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     code, probability = _identifier.classify(sample)  # classify keeps no state: threads need no lock
     return str(code) if probability >= 0.5 else ""

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse as sp
 
+from digest.blas import one_thread
 from digest.models import Topic
 from digest.topics.embedding import embed, normalize
 from digest.topics.terms import analyzer, tfidf_rows
@@ -98,6 +99,7 @@ def assign(
     n = len(vectors)
     if n == 0 or k == 0:
         return [Assignment(None, 0.0, []) for _ in range(n)]
+    one_thread()
     protos = topic_prototypes(topics) if prototypes is None else prototypes
     prob = softmax((vectors @ protos.T) / TEMPERATURE)
     if k > 1 and n >= MIN_STREAM_PER_TOPIC * k:
