@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
+from itertools import chain, repeat
 
 import numpy as np
 from scipy import sparse as sp
@@ -20,8 +21,13 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Case-folded, without accents (NFKD, combining marks dropped)."""
+    folded = text.casefold()
+    if folded.isascii():  # nothing to decompose: most English text, at C speed
+        return folded
+    decomposed = unicodedata.normalize("NFKD", folded)
+    marks = [ord(ch) for ch in set(decomposed) if unicodedata.combining(ch)]
+    return decomposed.translate(dict.fromkeys(marks)) if marks else decomposed
 
 
 def analyzer(language: str | None) -> Callable[[str], list[str]]:
@@ -48,9 +54,11 @@ def tfidf_rows(
     counts: Sequence[Counter[str]], vocabulary: dict[str, int], idf: np.ndarray, dtype: type = np.float64,
 ) -> sp.csr_matrix:
     """Unit-length rows of sublinear tf times `idf`, over `vocabulary` (other terms are dropped)."""
-    ids = np.array([vocabulary.get(w, -1) for c in counts for w in c], dtype=np.int64)
-    tf = np.array([k for c in counts for k in c.values()], dtype=np.float64)
-    rows = np.repeat(np.arange(len(counts)), [len(c) for c in counts])
+    # map/fromiter over the terms rather than a comprehension: this runs once per distinct
+    # term of every document, millions of times for a window of full articles.
+    ids = np.fromiter(map(vocabulary.get, chain.from_iterable(counts), repeat(-1)), dtype=np.int64)
+    tf = np.fromiter(chain.from_iterable(c.values() for c in counts), dtype=np.float64, count=len(ids))
+    rows = np.repeat(np.arange(len(counts)), np.fromiter(map(len, counts), dtype=np.int64, count=len(counts)))
     kept = ids >= 0
     values = (1 + np.log(tf[kept])) * idf[ids[kept]]
     matrix = sp.csr_matrix((values, (rows[kept], ids[kept])), shape=(len(counts), len(vocabulary)), dtype=dtype)
