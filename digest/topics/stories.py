@@ -37,6 +37,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse as sp
 
+from digest.blas import one_thread
 from digest.topics.embedding import article_text
 from digest.topics.terms import analyzer, tfidf_rows
 
@@ -113,15 +114,13 @@ def views(docs: Sequence[Doc]) -> list[sp.csr_matrix]:
 
 
 def _similar(
-    rows: np.ndarray, cols: np.ndarray | None, matrices: list[sp.csr_matrix], transposed: list[sp.csr_matrix],
-    times: np.ndarray, blocks: np.ndarray, window: timedelta | None,
+    rows: np.ndarray, cols: np.ndarray, matrices: list[sp.csr_matrix], times: np.ndarray, blocks: np.ndarray,
+    window: timedelta | None,
 ) -> np.ndarray:
-    """Similarities of documents `rows` to documents `cols` (None: all): the mean cosine of
-    the views, 0 across blocks or time windows."""
-    # Row slices only: slicing columns of the transposed matrix scans all of it each time.
-    sim = sum((m[rows] @ (t if cols is None else m[cols].T)).toarray()
-              for m, t in zip(matrices, transposed, strict=True)) / len(matrices)
-    cols = np.arange(len(blocks)) if cols is None else cols
+    """Similarities of documents `rows` to documents `cols`: the mean cosine of the views,
+    0 across blocks or time windows."""
+    # Row slices only: slicing columns of a transposed matrix scans all of it each time.
+    sim = sum((m[rows] @ m[cols].T).toarray() for m in matrices) / len(matrices)
     apart = blocks[rows, None] != blocks[None, cols]
     if window is not None:
         # NaN (no date) compares False: a document without a date is never kept apart for it
@@ -142,8 +141,8 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
     n = len(docs)
     if n == 0:
         return []
+    one_thread()
     matrices = views(docs)
-    transposed = [m.T.tocsr() for m in matrices]
     times = np.array([d.when.timestamp() if d.when else np.nan for d in docs])
     codes = {b: i for i, b in enumerate(dict.fromkeys(blocks))} if blocks is not None else {}
     block_ids = np.array([codes[b] for b in blocks]) if blocks is not None else np.zeros(n, dtype=int)
@@ -155,14 +154,21 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
             i = parent[i]
         return i
 
+    # Pairs at or above the threshold, block by block: documents of different blocks are
+    # never alike, so only each block's own square is computed (a sixth of the products
+    # for a window filed under six topics).
     step = 512
-    for start in range(0, n, step):
-        rows = np.arange(start, min(n, start + step))
-        sim = _similar(rows, None, matrices, transposed, times, block_ids, settings.window)
-        for a, b in zip(*np.nonzero(sim >= settings.threshold), strict=True):
-            a += start
-            if a < b:
-                parent[find(a)] = find(int(b))
+    for block in np.unique(block_ids):
+        members = np.flatnonzero(block_ids == block)
+        if len(members) < 2:
+            continue
+        for start in range(0, len(members), step):
+            rows = members[start:start + step]
+            sim = _similar(rows, members, matrices, times, block_ids, settings.window)
+            for a, b in zip(*np.nonzero(sim >= settings.threshold), strict=True):
+                a, b = int(rows[a]), int(members[b])
+                if a < b:
+                    parent[find(a)] = find(b)
     for a, b in settings.must:
         parent[find(a)] = find(b)
     components: dict[int, list[int]] = {}
@@ -175,7 +181,7 @@ def cluster(docs: Sequence[Doc], settings: Settings | None = None, blocks: Seque
             groups.append(members)
             continue
         idx = np.array(members)
-        sim = _similar(idx, idx, matrices, transposed, times, block_ids, settings.window).astype(np.float64)
+        sim = _similar(idx, idx, matrices, times, block_ids, settings.window).astype(np.float64)
         local = {m: k for k, m in enumerate(members)}
         for a, b in settings.must:
             if a in local and b in local:
