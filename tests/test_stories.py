@@ -150,6 +150,13 @@ def test_editors_split_merge_and_pin_through_the_command_line(store, settings, w
     assert build_issue(store, settings, weekly, NOW).sections[0].stories[0].id == orchestra.id
     bad = run("stories", "merge", "weekly", chile.id, "s-nothere")
     assert bad.returncode == 1 and "unknown story" in bad.stderr
+    # the same decisions as the editors' app, in the same audit log (newest first)
+    from digest import audit
+    from digest.editors import corrections
+
+    logged = audit.entries(store, "weekly")
+    assert [e.action for e in logged] == [corrections.PIN, corrections.MERGE, corrections.SPLIT]
+    assert {e.account for e in logged} == {"command line"}
 
 
 def test_ranking_puts_widely_covered_stories_first_then_fresh_ones(store, settings, weekly):

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from digest.cli.base import Context, cli, pass_ctx
-from digest.errors import InvalidInput, NotFound
+from digest.cli.drafts import BY
+from digest.editors import corrections
 
 
 @cli.group()
 def stories() -> None:
     """Stories: the same event from several sources, shown once."""
-
-
-def _members(ctx: Context, list_slug: str, story_id: str) -> list[str]:
-    ctx.store.get_list(list_slug)
-    members = ctx.store.story_members(list_slug, story_id)
-    if not members:
-        raise NotFound(f"story of list {list_slug!r} (see `digest stories ls {list_slug}`)", story_id)
-    return members
 
 
 @stories.command("ls")
@@ -33,9 +25,7 @@ def stories_ls(ctx: Context, list_slug: str) -> None:
     Each article shows its topic and the confidence of that filing ("editor" when
     an editor filed it): the low ones are the ones worth a look.
     """
-    from digest.issue import build_issue
-
-    content = build_issue(ctx.store, ctx.settings, ctx.store.get_list(list_slug), datetime.now(timezone.utc))
+    content = corrections.next_content(ctx.store, ctx.settings, list_slug)
     for section in content.sections:
         click.echo(f"== {section.name} ==")
         for story in section.stories:
@@ -53,13 +43,10 @@ def stories_ls(ctx: Context, list_slug: str) -> None:
 @click.argument("story_ids", nargs=-1, required=True)
 @pass_ctx
 def stories_merge(ctx: Context, list_slug: str, story_ids: tuple[str, ...]) -> None:
-    """Make these stories one, for good (the articles are linked, whatever the clustering says)."""
-    if len(story_ids) < 2:
-        raise InvalidInput("name at least two stories to merge")
-    groups = [_members(ctx, list_slug, s) for s in story_ids]
-    first = groups[0][0]
-    ctx.store.link_articles(list_slug, [(first, a) for group in groups for a in group], "must")
-    click.echo(f"merged {len(story_ids)} stories ({sum(map(len, groups))} articles) of {list_slug}")
+    """Make these stories of the next issue one, for good (the articles are linked, whatever the
+    clustering says). The editors' app does the same, and the audit log records both."""
+    story = corrections.merge(ctx.store, ctx.settings, list_slug, list(story_ids), BY)
+    click.echo(f"merged {len(set(story_ids))} stories of {list_slug} into {story.id}")
 
 
 @stories.command("split")
@@ -68,22 +55,12 @@ def stories_merge(ctx: Context, list_slug: str, story_ids: tuple[str, ...]) -> N
 @click.argument("article_ids", nargs=-1, required=True)
 @pass_ctx
 def stories_split(ctx: Context, list_slug: str, story_id: str, article_ids: tuple[str, ...]) -> None:
-    """Take these articles out of a story, for good: they never join its other articles again.
+    """Take these articles out of a story, for good: they never join its other articles again
+    (and stay one story among themselves).
 
     ARTICLE_IDS may be the 12-character prefixes `digest stories ls` shows.
     """
-    members = _members(ctx, list_slug, story_id)
-    chosen = []
-    for prefix in article_ids:
-        found = [a for a in members if a.startswith(prefix)]
-        if len(found) != 1:
-            raise NotFound(f"article of story {story_id!r}", prefix)
-        chosen.append(found[0])
-    rest = [a for a in members if a not in chosen]
-    if not rest:
-        raise InvalidInput("that would leave the story empty: name only some of its articles")
-    ctx.store.link_articles(list_slug, [(a, b) for a in chosen for b in rest], "cannot")
-    ctx.store.link_articles(list_slug, [(chosen[0], a) for a in chosen[1:]], "must")
+    chosen = corrections.split(ctx.store, ctx.settings, list_slug, story_id, list(article_ids), BY)
     click.echo(f"split {len(chosen)} article(s) out of {story_id}")
 
 
@@ -93,9 +70,8 @@ def stories_split(ctx: Context, list_slug: str, story_id: str, article_ids: tupl
 @click.option("--off", is_flag=True, help="Unpin.")
 @pass_ctx
 def stories_pin(ctx: Context, list_slug: str, story_id: str, off: bool) -> None:
-    """Put a story at the top of its section (it keeps its id as articles join it)."""
-    _members(ctx, list_slug, story_id)
-    ctx.store.pin(list_slug, story_id, on=not off)
+    """Put a story of the next issue at the top of its section (it keeps its id as articles join it)."""
+    corrections.pin(ctx.store, ctx.settings, list_slug, story_id, BY, on=not off)
     click.echo(f"{story_id} {'unpinned' if off else 'pinned'}")
 
 
