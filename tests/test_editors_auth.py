@@ -260,10 +260,17 @@ def test_an_editor_gets_404_for_every_page_and_action_of_another_list(client, st
         assert r.status_code == 404, path
         assert r.data.replace(b"semanal", b"X") == unknown.data.replace(b"nolist", b"X")  # as if it did not exist
     assert client.post("/lists/semanal/probe", data={"csrf": token}).status_code == 404
+    lost = client.get("/lists/semanal").data.decode()
+    assert "Sign out" in lost and 'href="/lists"' in lost and "El Planeta" not in lost  # the editors' navigation
     assert audit.entries(store, "semanal") == []
     assert client.get("/audit").status_code == 404  # sign-ins are for admins
     revoke(store, ED, ["weekly"])
     assert client.get("/lists/weekly/preview").status_code == 404  # at once, not at the next sign-in
+
+
+def test_a_stranger_gets_the_plain_error_page(client, accounts):
+    page = client.get("/archive/nolist").data.decode()
+    assert "Sign out" not in page and "digest editors" not in page
 
 
 def test_an_admin_sees_every_list(client, store, accounts):

@@ -79,18 +79,24 @@ def create_app(settings: Settings | None = None) -> Flask:
         if exc.kind == "subscriber" and lst is not None:  # a reader removed since the email went out
             text = g.gettext("%(email)s is not subscribed to this newsletter.", email=mask_email(exc.key))
             return message_page(lst.name, text, lst=lst), 404
-        return message_page("Not found", str(exc)), 404
+        return error_page("Not found", str(exc)), 404
 
     @app.errorhandler(InvalidInput)
     def invalid(exc: InvalidInput) -> tuple[str, int]:
-        return message_page("Invalid link", str(exc)), 400
+        return error_page("Invalid link", str(exc)), 400
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         response = exc.get_response()
-        response.set_data(message_page(exc.name, exc.description or ""))
+        response.set_data(error_page(exc.name, exc.description or ""))
         response.mimetype = "text/html"
         return response
+
+    def error_page(title: str, message: str) -> str:
+        """A signed-in editor's error keeps the editors' navigation; anyone else's is the plain page."""
+        if g.get("account") is not None:
+            return auth.editor_page("editor/message.html", title=title, message=message)[0]
+        return message_page(title, message)
 
     app.register_blueprint(public.blueprint)
     app.register_blueprint(archive.blueprint)
