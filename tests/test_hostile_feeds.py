@@ -393,6 +393,36 @@ def test_a_tracking_pixel_is_removed_and_never_the_card_image(store, settings, s
     assert "<img" not in only.summary_html and only.image is None
 
 
+def test_relative_links_are_resolved_against_the_feed_or_its_xml_base(store, settings, server):
+    feed_url = server.url("/rel/feed.xml")
+    add(store, "rel", server.route("/rel/feed.xml", rss(item(
+        "Relative", link="https://rel.example/1",
+        description='<p>See <a href="/2026/story">the story</a>, <a href="about">us</a> and '
+                    '<a href="mailto:desk@rel.example">the desk</a>.</p><img src="img/photo.jpg" width="600">'))))
+    add(store, "base", server.route("/base", """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Based</title><id>tag:b</id><updated>2026-11-22T10:00:00Z</updated>
+<entry xml:base="https://news.example/section/"><title>Entry base</title><id>tag:b:1</id>
+<link href="https://news.example/1"/><updated>2026-11-22T09:00:00Z</updated>
+<content type="html">&lt;p&gt;Read &lt;a href="a.html"&gt;this&lt;/a&gt; don&amp;#146;t.&lt;/p&gt;</content></entry>
+<entry><title>Content base, a pixel</title><id>tag:b:2</id><link href="https://news.example/2"/>
+<updated>2026-11-22T08:00:00Z</updated><content type="html" xml:base="https://pixel.wp.com/">
+&lt;p&gt;Words.&lt;/p&gt;&lt;img src="g.gif?blog=1" width="600"&gt;&lt;img src="https://photos.example/big.jpg"&gt;</content>
+</entry>
+</feed>"""))
+    assert collect_feed(store, settings, "rel").new == 1 and collect_feed(store, settings, "base").new == 2
+    (relative,) = of_feed(store, "rel")
+    links = [(a.get("href") or "") for a in lxml_html.fragment_fromstring(relative.summary_html, create_parent="div")
+             .iter("a")]
+    assert links == [server.url("/2026/story"), server.url("/rel/about"), "mailto:desk@rel.example"]
+    assert relative.image == server.url("/rel/img/photo.jpg") and feed_url.endswith("/rel/feed.xml")
+    based = {a.title: a for a in of_feed(store, "base")}
+    assert 'href="https://news.example/section/a.html"' in based["Entry base"].summary_html
+    assert based["Entry base"].summary_text == "Read this don\u2019t."  # windows-1252's &#146;, as browsers read it
+    # resolved first, so the tracker's host is known: the pixel goes, the real photo is the card image
+    pixel = based["Content base, a pixel"]
+    assert "pixel.wp.com" not in pixel.summary_html and pixel.image == "https://photos.example/big.jpg"
+
+
 def test_a_feeds_own_image_fields_are_checked_for_pixels_and_schemes(store, settings, server):
     add(store, "media", server.route("/media", rss(
         item("Media pixel", link="https://m.example/1",

@@ -192,6 +192,24 @@ def safe_image(url: str | None, base: str = "") -> str | None:
     return http_url(url) or None
 
 
+# A scheme's "//" followed by more slashes ("http:///host/"): one too many, as feedparser reads it.
+_EXTRA_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)")
+
+
+def _resolve_urls(root: etree._Element, base: str) -> None:
+    """Links and images made absolute against `base` (feedparser's rule), before anything reads
+    their URLs: a pixel's host is known only once its URL is. What cannot be joined stays as it is."""
+    for tag, attribute in (("a", "href"), ("img", "src")):
+        for element in root.iter(tag):
+            value = element.get(attribute)
+            if value is None:
+                continue
+            try:
+                element.set(attribute, urljoin(base, _EXTRA_SLASHES.sub(r"\1", value.strip())))
+            except ValueError:  # also lxml's refusal of a value with control characters
+                pass
+
+
 def _absolute_urls(root: etree._Element, base: str) -> None:
     """Resolve links and images against `base`; unlink what is not http(s)/mailto, drop such images."""
     for link in root.iter("a"):
@@ -214,11 +232,12 @@ def _absolute_urls(root: etree._Element, base: str) -> None:
 def sanitize_html(raw: str, *, base_url: str = "") -> str:
     """Allow-listed HTML: safe in an email, with tracking pixels and page chrome removed.
 
-    Pixels are found on lxml's tree of the raw HTML, while the style attribute
+    Relative links and images are first resolved against `base_url` (the page or
+    feed entry the HTML came from; without one they are dropped). Pixels are
+    found on lxml's tree of the raw HTML, while the style attribute
     (`width:1px`, `display:none`) is still there to say so; chrome is removed
-    from the same tree, and relative URLs resolved against `base_url` (the page
-    the HTML came from; without one they are dropped). nh3 then sanitizes lxml's
-    serialization, which is at most 256 levels deep.
+    from the same tree. nh3 then sanitizes lxml's serialization, which is at most
+    256 levels deep.
     """
     raw = strip_controls(raw)
     if not raw or not raw.strip():
@@ -227,11 +246,14 @@ def sanitize_html(raw: str, *, base_url: str = "") -> str:
     if root is None:  # lxml found nothing it could parse: keep the words only
         words = " ".join(_tags_out(raw).split())
         return _nh3(f"<p>{htmllib.escape(words)}</p>") if words else ""
+    base = http_url(base_url)
+    if base:
+        _resolve_urls(root, base)
     for img in list(root.iter("img")):
         if _is_pixel(img):
             remove_keeping_tail(img)
     remove_chrome(root)
-    _absolute_urls(root, http_url(base_url))
+    _absolute_urls(root, "")  # resolved already: what is still relative or not http(s)/mailto goes
     return _nh3(etree.tostring(root, encoding="unicode", method="html"))
 
 

@@ -124,9 +124,12 @@ def to_article(
     # Cut the raw HTML before sanitizing (a 4.5 MB description costs nothing past
     # the cut), then cut the clean HTML to the cap, keeping it well-formed.
     raw_cut = max(limit, PREFER_SUMMARY_OVER) * RAW_HTML_FACTOR
-    body_html = sanitize_html((entry.content_html or entry.summary_html)[:raw_cut])
+    if entry.content_html:
+        body_html = sanitize_html(entry.content_html[:raw_cut], base_url=entry.content_base)
+    else:
+        body_html = sanitize_html(entry.summary_html[:raw_cut], base_url=entry.summary_base)
     if len(body_html) > PREFER_SUMMARY_OVER and entry.content_html and entry.summary_html.strip():
-        body_html = sanitize_html(entry.summary_html[:raw_cut])
+        body_html = sanitize_html(entry.summary_html[:raw_cut], base_url=entry.summary_base)
     full_text, own_image = text_and_first_image(body_html)  # one lxml parse for both
     text = truncate_text(full_text, limit)
     cut_html = truncate_html(body_html, limit)

@@ -163,6 +163,7 @@ def with_page(entry: RawEntry, page: Page) -> RawEntry:
         entry,
         content_html=page.html,
         summary_html="",  # else a long page would make the collector prefer the feed's teaser
+        content_base="",  # the page's links are absolute already (extract_page)
         title=entry.title or page.title,
         author=entry.author or page.author,
         image=entry.image or page.image,
