@@ -202,12 +202,18 @@ def _resolve_urls(root: etree._Element, base: str) -> None:
     for tag, attribute in (("a", "href"), ("img", "src")):
         for element in root.iter(tag):
             value = element.get(attribute)
-            if value is None:
-                continue
+            if value is None or _plainly_absolute(value):
+                continue  # most are: nothing to join
             try:
                 element.set(attribute, urljoin(base, _EXTRA_SLASHES.sub(r"\1", value.strip())))
             except ValueError:  # also lxml's refusal of a value with control characters
                 pass
+
+
+def _plainly_absolute(url: str) -> bool:
+    """An http(s) URL with a host right after its "//" (which joining would leave as it is)."""
+    rest = url[8:] if url.startswith("https://") else url[7:] if url.startswith("http://") else ""
+    return rest[:1] not in ("", "/")
 
 
 def _absolute_urls(root: etree._Element, base: str) -> None:
@@ -415,7 +421,9 @@ def _text_and_tree(html: str) -> tuple[str, etree._Element | None]:
 
 def content_hash(title: str, text: str) -> str:
     """Same story re-published with other case, spacing or accents: same hash."""
-    folded = unicodedata.normalize("NFKD", f"{title}\n{text}".casefold())
+    folded = f"{title}\n{text}".casefold()
+    if not folded.isascii():  # ASCII has nothing to decompose
+        folded = unicodedata.normalize("NFKD", folded)
     letters = _NOT_ALNUM.sub("", folded)  # keeps exactly what str.isalnum keeps, without a loop per character
     return hashlib.sha1(letters.encode("utf-8")).hexdigest()
 
