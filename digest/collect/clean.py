@@ -109,14 +109,16 @@ def _hidden(element: etree._Element) -> bool:
 
 def is_tracker_url(url: str | None) -> bool:
     """An image URL that counts views rather than shows something: a known tracker host, or none."""
-    if not url:
-        return True
+    return _is_tracker_url(url) if url else True
+
+
+@lru_cache(maxsize=1024)  # an image is asked about when cleaning and again when it is the card's
+def _is_tracker_url(url: str) -> bool:
     try:
         parts = urlsplit(url.strip())
     except ValueError:
         return True
-    where = f"{(parts.hostname or '').lower()}{parts.path}"
-    return any(where.startswith(host) for host in TRACKER_HOSTS)
+    return f"{(parts.hostname or '').lower()}{parts.path}".startswith(TRACKER_HOSTS)
 
 
 def is_pixel_image(url: str | None, width: object = None, height: object = None) -> bool:
