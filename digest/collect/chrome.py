@@ -249,6 +249,8 @@ def _is_chrome(element: etree._Element, tag: str, size: int, total: int) -> bool
     if not wrapper and (_named_chrome(element, inline=tag in INLINE_TAGS) or _hidden(element)):
         return True
     if 0 < size <= PHRASE_MAX_CHARS and tag not in TABLE_TAGS:  # a table's cells are data
+        if tag in INLINE_TAGS and len(element) < 2 and not _stands_alone(element):
+            return False  # a word inside a sentence, whatever it says, and too small for a share group
         if is_boilerplate(element.text_content()):
             # inside a sentence ("shortcuts <em>more</em> discoverable") an inline element is a word
             return tag not in INLINE_TAGS or _stands_alone(element)
@@ -335,12 +337,12 @@ def _is_callout(element: etree._Element, size: int, lengths: dict[etree._Element
         if not isinstance(first.tag, str) or first.tag.lower() == "a":
             return False
         label = first.text_content() + (first.tail or "")
-    words = normalize(label)
-    if not words or not (RELATED_HEADING.fullmatch(words) or _TEASER_LABEL.fullmatch(words)):
-        return False
     rest = size - len(label)
     linked = sum(lengths.get(a, 0) for a in element.iter("a"))
-    return rest > 0 and linked * 10 >= rest * 8
+    if not (rest > 0 and linked * 10 >= rest * 8):  # the cheap half first: most paragraphs are not mostly links
+        return False
+    words = normalize(label)
+    return bool(words) and (RELATED_HEADING.fullmatch(words) is not None or _TEASER_LABEL.fullmatch(words) is not None)
 
 
 def _is_link_list(element: etree._Element, lengths: dict[etree._Element, int]) -> bool:

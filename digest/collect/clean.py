@@ -218,9 +218,11 @@ def _resolve_urls(root: etree._Element, base: str) -> None:
 
 
 def _plainly_absolute(url: str) -> bool:
-    """An http(s) URL with a host right after its "//" (which joining would leave as it is)."""
+    """An http(s) URL that joining would leave as it is: a host right after its "//", no white
+    space or control character, no empty query, fragment or parameters ("...?", "...#")."""
     rest = url[8:] if url.startswith("https://") else url[7:] if url.startswith("http://") else ""
-    return rest[:1] not in ("", "/")
+    return (rest[:1] not in ("", "/", "?", "#") and url.isprintable() and not url.endswith(("?", "#", ";", " "))
+            and "?#" not in url and ";?" not in url and ";#" not in url)
 
 
 def _absolute_urls(root: etree._Element, base: str) -> None:
