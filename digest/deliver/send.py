@@ -34,6 +34,7 @@ from digest.ops.metrics import observe_send
 from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, archive_url, premailer_calls
 from digest.store import Store
+from digest.store.subscribers import mask_topics
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,9 @@ def _prepare_issue(
     sizes = ledger.freeze(issue_id, list_slug, store.masks(list_slug))
     by_variant: dict[str, list[tuple[int, int]]] = {}
     no_section = 0
+    bits = store.topic_bits(list_slug)  # once, not once for each of up to 2^topics masks
     for mask, size in sizes.items():
-        variant = rendered.variant_key(store.topics_of_mask(list_slug, mask))
+        variant = rendered.variant_key(mask_topics(bits, mask))
         if not variant:
             no_section += size
             ledger.drop_copy(issue_id, mask)
@@ -154,10 +156,13 @@ class _IssueView:
     digest_list: DigestList
     rendered: RenderedIssue
     variants: dict[int, tuple[str, str, str]]  # mask -> subject, html, text
+    bits: dict[str, int] | None = None  # the list's topic bits, read at the first variant
 
     def variant(self, store: Store, mask: int) -> tuple[str, str, str]:
         if mask not in self.variants:
-            topics = store.topics_of_mask(self.digest_list.slug, mask)
+            if self.bits is None:
+                self.bits = store.topic_bits(self.digest_list.slug)
+            topics = mask_topics(self.bits, mask)
             parts = self.rendered.assemble(topics)
             assert parts is not None, "planning drops choices with no section"
             self.variants[mask] = (self.rendered.subject_for(topics), *parts)

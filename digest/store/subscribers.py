@@ -29,12 +29,14 @@ class SubscriberStore(ListStore, SuppressionStore):
             mask |= 1 << int(known[slug])
         return mask
 
+    def topic_bits(self, list_slug: str) -> dict[str, int]:
+        """Each topic's bit in the list's masks; read it once and call mask_topics per mask."""
+        return {slug: int(bit) for slug, bit in self.r.hgetall(self.key("list", list_slug, "bits")).items()}
+
     def topics_of_mask(self, list_slug: str, mask: int) -> set[str] | None:
-        """The topic slugs a mask stands for; None for 0, "everything"."""
-        if mask == 0:
-            return None
-        bits = self.r.hgetall(self.key("list", list_slug, "bits"))
-        return {slug for slug, bit in bits.items() if mask >> int(bit) & 1}
+        """The topic slugs a mask stands for; None for 0, "everything" (one round trip:
+        for many masks, topic_bits once and mask_topics)."""
+        return mask_topics(self.topic_bits(list_slug) if mask else {}, mask)
 
     def _check_topics(self, digest_list: DigestList, topics: Iterable[str]) -> list[str]:
         allowed = self.list_topics(digest_list)
@@ -145,7 +147,7 @@ class SubscriberStore(ListStore, SuppressionStore):
         profiles in two round trips (an export of a million takes seconds, not an hour)."""
         self.get_list(list_slug)
         profiles = self.key("list", list_slug, "profile")
-        bits = {slug: int(bit) for slug, bit in self.r.hgetall(self.key("list", list_slug, "bits")).items()}
+        bits = self.topic_bits(list_slug)
         topics_by_mask: dict[int, list[str]] = {}
         cursor = None
         while cursor != 0:
@@ -219,6 +221,13 @@ class SubscriberStore(ListStore, SuppressionStore):
             pipe.hdel(self.key("list", list_slug, "profile"), email)
             pipe.zrem(self.key("list", list_slug, "sel", Record.unpack(raw).mask), email)
             pipe.execute()
+
+
+def mask_topics(bits: dict[str, int], mask: int) -> set[str] | None:
+    """The topic slugs a mask stands for, given the list's topic_bits; None for 0, "everything"."""
+    if mask == 0:
+        return None
+    return {slug for slug, bit in bits.items() if mask >> bit & 1}
 
 
 class Record(NamedTuple):
