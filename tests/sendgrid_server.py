@@ -55,9 +55,17 @@ class SendGridStub:
         self.invalid: list[str] = []
         self.auth: set[str] = set()
         self.arrived = 0  # requests received, counted before any delay
+        self.connections = 0  # connections accepted (the sender keeps one open)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections open, as SendGrid does
+
+            def setup(self) -> None:
+                super().setup()
+                with stub.lock:
+                    stub.connections += 1
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 

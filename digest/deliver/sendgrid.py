@@ -2,11 +2,13 @@
 
 One Envelope becomes one request: one personalization per recipient (to, name,
 substitutions for the per-subscriber links, their own List-Unsubscribe header).
-The client is pointed at SENDGRID_API_HOST, so tests talk to a loopback server.
+The client is pointed at SENDGRID_API_HOST, so tests talk to a loopback server,
+and its requests go out on one kept-alive connection per process (keepalive.py).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from typing import Any
@@ -17,6 +19,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from digest.deliver.base import Envelope
+from digest.deliver.keepalive import keep_alive
 from digest.errors import TransportError
 
 
@@ -115,6 +118,7 @@ class SendGridSender:
                  open_tracking: bool = False) -> None:
         self.tracking = {"click_tracking": click_tracking, "open_tracking": open_tracking}
         self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+        self.client.client = keep_alive(self.client.client)  # one connection per process, not one per request
         self.client.client.timeout = timeout
         self.client.client.request_headers["Content-Type"] = "application/json; charset=utf-8"
 
@@ -127,10 +131,10 @@ class SendGridSender:
         except http_errors.HTTPError as exc:
             raise _classify(exc) from None
         except URLError as exc:
-            # urllib wraps errors raised while connecting and writing the request:
-            # SendGrid never saw a whole request, so it is safe to try again.
+            # The transport (keepalive.py) wraps errors raised while connecting and writing
+            # the request: SendGrid never saw a whole request, so it is safe to try again.
             raise TransportError(f"SendGrid unreachable: {exc.reason}") from None
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             # The request went out and no answer came back: SendGrid may have
             # accepted it. Retrying could mail these recipients twice.
             raise TransportError(
