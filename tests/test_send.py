@@ -136,6 +136,31 @@ def test_a_redelivered_batch_in_flight_is_left_unconfirmed_not_resent(store, set
     assert len(stub.recipients) == 5
 
 
+def test_claiming_and_reading_in_one_step_decides_as_the_claim_alone(store, settings, week):
+    store.add_subscribers("weekly", readers(5, [None]))
+    plan = prepare_issue(store, settings, "weekly")
+    ledger = Ledger(store)
+    [batch] = plan.batches
+    segments, subs = ledger.segments(plan.issue_id, batch), store.key("list", "weekly", "subs")
+    # A frozen copy that cannot be read (a wrong type): the script fails before it claims.
+    copy = ledger.k(plan.issue_id, "rcpt", segments[0][0])
+    frozen = store.r.dump(copy)
+    store.r.delete(copy)
+    store.r.set(copy, "not a zset")
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        ledger.claim_and_fetch(plan.issue_id, batch, "T1", segments, subs)
+    assert ledger.batch_state(plan.issue_id, batch) == "pending"
+    store.r.delete(copy)
+    store.r.restore(copy, 0, frozen)
+    outcome, emails, records = ledger.claim_and_fetch(plan.issue_id, batch, "T1", segments, subs)
+    assert outcome == "claimed" and len(emails) == 5 and all(r and "|active|" in r for r in records)
+    assert store.r.get(ledger.k(plan.issue_id, "lease", batch)) == "T1"
+    assert ledger.claim_and_fetch(plan.issue_id, batch, "T2", segments, subs) == ("unconfirmed", [], [])
+    assert ledger.claim_and_fetch(plan.issue_id, "999999", "T3", segments, subs) == ("missing", [], [])
+    ledger.halt(plan.issue_id, "paused")
+    assert ledger.claim_and_fetch(plan.issue_id, batch, "T4", segments, subs) == ("halted", [], [])
+
+
 def test_the_slow_owner_of_an_unconfirmed_batch_can_still_confirm_it(store, settings, week):
     store.add_subscribers("weekly", readers(5, [None]))
     plan = prepare_issue(store, settings, "weekly")

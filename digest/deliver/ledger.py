@@ -46,8 +46,8 @@ A batch is a fixed set of addresses from the moment the issue is planned.
    sending. If the first worker was only slow, its own report (same T) still
    lands. So a crash can leave only the batches in flight at that instant
    unconfirmed; `digest send status` lists them and the operator resolves each.
-   A claim also takes a lease (LEASE_SECONDS, renewed just before the request to
-   SENDGRID_TIMEOUT plus a margin); a batch still submitting when its lease runs
+   A claim also takes a lease (SENDGRID_TIMEOUT plus a margin, renewed with the
+   suppression read, milliseconds before the request); a batch still submitting when its lease runs
    out is marked unconfirmed by the next look at the issue's status, so a dead
    sender shows within a minute, not after the broker's visibility timeout.
 
@@ -74,7 +74,7 @@ Segment = tuple[int, int, int]  # mask, first rank, count
 
 # KEYS: subscriber records, then one frozen copy per segment (all under the list's
 # hash tag). ARGV: first and last rank per segment. The suppression list is global
-# (another slot on a cluster), so fetch() reads it in a second round trip.
+# (another slot on a cluster), so it is read in a second round trip (suppressed()).
 _FETCH = """
 local emails = {}
 for i = 2, #KEYS do
@@ -87,7 +87,7 @@ return {emails, redis.call('HMGET', KEYS[1], unpack(emails))}
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
 # How long a claim holds before a batch still "submitting" counts as its sender's
-# crash. Renewed (send.py) to SENDGRID_TIMEOUT + a margin just before the request.
+# crash, when the caller gives none (send.py gives SENDGRID_TIMEOUT + a margin).
 LEASE_SECONDS = 45
 
 # KEYS: batches hash, issue hash, the batch's lease. ARGV: batch id, token, lease seconds.
@@ -106,6 +106,34 @@ if kind == 'submitting' then
   return 'unconfirmed'
 end
 return kind
+"""
+
+# _CLAIM, and when it claims, _FETCH's reads in the same step: one round trip where
+# there were two. The reads come before the claim's writes, so a script that fails
+# midway has claimed nothing (Redis does not roll a script back).
+# KEYS: batches hash, issue hash, the batch's lease, subscriber records, then one
+# frozen copy per segment (every one under the list's hash tag). ARGV: batch id,
+# token, lease seconds, then first and last rank per segment.
+_CLAIM_AND_FETCH = """
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s then return {'missing'} end
+if redis.call('HEXISTS', KEYS[2], 'halted') == 1 then return {'halted'} end
+local kind = string.match(s, '^[a-z]+')
+if kind == 'submitting' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'unconfirmed|' .. string.sub(s, 12))
+  return {'unconfirmed'}
+end
+if kind ~= 'pending' and kind ~= 'retry' then return {kind} end
+local emails = {}
+for i = 5, #KEYS do
+  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 5) + 4], ARGV[2 * (i - 5) + 5])
+  for _, e in ipairs(part) do emails[#emails + 1] = e end
+end
+local records = {}
+if #emails > 0 then records = redis.call('HMGET', KEYS[4], unpack(emails)) end
+redis.call('HSET', KEYS[1], ARGV[1], 'submitting|' .. ARGV[2])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+return {'claimed', emails, records}
 """
 
 # Only the holder of token T reports; a late report after another claim marked the
@@ -188,6 +216,7 @@ class Ledger:
         self._resolve = self.r.register_script(_RESOLVE)
         self._stale = self.r.register_script(_STALE)
         self._fetch = self.r.register_script(_FETCH)
+        self._claim_and_fetch = self.r.register_script(_CLAIM_AND_FETCH)
         self._pause = self.r.register_script(_PAUSE)
         self._resume = self.r.register_script(_RESUME)
 
@@ -259,27 +288,54 @@ class Ledger:
         self, issue_id: str, segments: list[Segment], records_key: str, suppressed_key: str,
     ) -> tuple[list[str], list[str | None], list[str | None]]:
         """A batch's addresses, their subscriber records and suppression entries (plain or
-        hashed): two round trips, three once anyone has been forgotten.
-
-        The records come with the addresses (one script in the list's slot); the
-        suppression entries are read after them, after the claim and before the
-        request, which is all "an unsubscribe during the send is honoured" needs.
-        """
-        hashed_key = self.store.hashed_suppression_key
+        hashed), without claiming it: two round trips, three once anyone has been forgotten.
+        (send_batch claims and reads in one: claim_and_fetch, then suppressed.)"""
         keys = [records_key, *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
         args = [x for _, start, count in segments for x in (start, start + count - 1)]
         emails, records = self._fetch(keys=keys, args=args)
         if not emails:
             return [], [], []
-        with self.r.pipeline(transaction=False) as pipe:  # one slot, {suppressed}: one node
+        return emails, [r or None for r in records], self.suppressed(emails, suppressed_key)
+
+    def claim_and_fetch(
+        self, issue_id: str, batch_id: str, token: str, segments: list[Segment], records_key: str,
+        lease: float = LEASE_SECONDS,
+    ) -> tuple[str, list[str], list[str | None]]:
+        """claim(), and when it claims, the batch's addresses and subscriber records, in one
+        round trip; (outcome, [], []) when it does not. `segments`: the batch's (segments())."""
+        keys = [self.k(issue_id, "batches"), self.k(issue_id), self.k(issue_id, "lease", batch_id), records_key,
+                *(self.k(issue_id, "rcpt", m) for m, _, _ in segments)]
+        args = [batch_id, token, max(1, int(lease)),
+                *(x for _, start, count in segments for x in (start, start + count - 1))]
+        answer = self._claim_and_fetch(keys=keys, args=args)
+        if answer[0] != "claimed":
+            return str(answer[0]), [], []
+        return "claimed", answer[1], [r or None for r in answer[2]]
+
+    def suppressed(
+        self, emails: list[str], suppressed_key: str, hold: tuple[str, str, str, float] | None = None,
+    ) -> list[str | None]:
+        """Each address's suppression entry (plain or hashed), None if it has none: one
+        round trip, two once anyone has been forgotten. Read after the claim and before
+        the request, which is all "an unsubscribe during the send is honoured" needs.
+        `hold` (issue, batch, token, lease) renews the claim's lease in the same trip."""
+        if not emails:
+            if hold:
+                self.hold(*hold)
+            return []
+        hashed_key = self.store.hashed_suppression_key
+        with self.r.pipeline(transaction=False) as pipe:  # {suppressed}: one node (and the lease: its list's)
             pipe.hmget(suppressed_key, emails)
             pipe.exists(hashed_key)
-            blocked, any_hashed = pipe.execute()
+            if hold:
+                issue_id, batch_id, token, lease = hold
+                pipe.set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
+            blocked, any_hashed, *_ = pipe.execute()
         blocked = [b or None for b in blocked]
         if any_hashed:  # Lua cannot hash: only once anyone was forgotten are the hashes asked for
             hashed = self.r.hmget(hashed_key, [address_hash(e) for e in emails])
             blocked = [b or h or None for b, h in zip(blocked, hashed, strict=True)]
-        return emails, [r or None for r in records], blocked
+        return blocked
 
     def batch_ids(self, issue_id: str, kinds: tuple[str, ...] | None = None) -> list[str]:
         rows = self.r.hgetall(self.k(issue_id, "batches"))

@@ -169,6 +169,14 @@ class _IssueView:
         return self.variants[mask]
 
 
+@lru_cache(maxsize=8)  # an issue's list never changes (an unknown issue raises: not cached)
+def _issue_list(store: Store, issue_id: str) -> str:
+    list_slug = store.r.hget(store.key("issue", issue_id), "list")
+    if list_slug is None:
+        raise NotFound("issue", issue_id)
+    return str(list_slug)
+
+
 @lru_cache(maxsize=2)  # a worker sends one issue at a time, rarely two
 def _issue(store: Store, issue_id: str) -> _IssueView:
     ledger = Ledger(store)
@@ -187,16 +195,27 @@ def list_id_header(digest_list: DigestList) -> str:
 def build_envelope(
     store: Store, settings: Settings, issue_id: str, batch_id: str,
 ) -> tuple[Envelope, int]:
-    """The request for one batch, and how many of its addresses were suppressed."""
+    """The request for one batch, and how many of its addresses were suppressed (read now,
+    without claiming the batch; send_batch claims and reads in one step)."""
     ledger = Ledger(store)
+    list_slug = _issue(store, issue_id).digest_list.slug
+    segments = ledger.segments(issue_id, batch_id)
+    emails, records, blocked = ledger.fetch(
+        issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
+    return envelope_for(store, settings, issue_id, batch_id, segments[0][0], emails, records, blocked)
+
+
+def envelope_for(
+    store: Store, settings: Settings, issue_id: str, batch_id: str, mask: int,
+    emails: list[str], records: list[str | None], blocked: list[str | None],
+) -> tuple[Envelope, int]:
+    """The request for a batch of variant `mask` (every segment of a batch comes to the
+    same variant) from its addresses, their records and suppression entries, and how
+    many of them were left out. Checked at send time, not at planning: an unsubscribe
+    during the send is honoured."""
     issue = _issue(store, issue_id)
     digest_list, rendered = issue.digest_list, issue.rendered
     list_slug = digest_list.slug
-    segments = ledger.segments(issue_id, batch_id)
-    mask = segments[0][0]  # every segment of a batch comes to the same variant
-    # Checked now, not at planning: an unsubscribe during the send is honoured.
-    emails, records, blocked = ledger.fetch(
-        issue_id, segments, store.key("list", list_slug, "subs"), store.key("suppressed"))
     domain = settings.inbound_parse_domain or digest_list.from_email.rsplit("@", 1)[-1]  # mailto unsubscribes
     base = settings.base_url
     # Runs once per recipient (a million a send): names bound once, the record split in place.
@@ -257,16 +276,29 @@ def send_batch(
     (the key was refused; the batch is back to `pending` and the issue halted).
     """
     ledger = Ledger(store)
+    segments = ledger.segments(issue_id, batch_id)
     if settings.send_rate:
         # Wait for our slot before claiming: a worker killed while it waits
         # leaves nothing unconfirmed.
-        RateLimiter(store, settings.send_rate).acquire(sum(n for _, _, n in ledger.segments(issue_id, batch_id)))
+        RateLimiter(store, settings.send_rate).acquire(sum(n for _, _, n in segments))
     token = uuid.uuid4().hex
-    claim = ledger.claim(issue_id, batch_id, token, lease=settings.sendgrid_timeout + LEASE_MARGIN)
+    lease = settings.sendgrid_timeout + LEASE_MARGIN
+    emails: list[str] = []
+    records: list[str | None] = []
+    try:
+        records_key = store.key("list", _issue_list(store, issue_id), "subs")
+    except NotFound:  # no such issue: the claim says so (or, for a batch, the build below fails)
+        claim = ledger.claim(issue_id, batch_id, token, lease=lease)
+    else:  # claimed and read in one round trip
+        claim, emails, records = ledger.claim_and_fetch(issue_id, batch_id, token, segments, records_key, lease)
     if claim != "claimed":
         return claim
     try:
-        envelope, suppressed = build_envelope(store, settings, issue_id, batch_id)
+        # Suppressions now, after the claim: an unsubscribe during the send is honoured.
+        # The lease is renewed in the same round trip, just before the request is built.
+        blocked = ledger.suppressed(emails, store.key("suppressed"), hold=(issue_id, batch_id, token, lease))
+        envelope, suppressed = envelope_for(store, settings, issue_id, batch_id, segments[0][0] if segments else 0,
+                                            emails, records, blocked)
     except Exception as exc:  # nothing was sent: safe to try again later, unless it can never work
         log.exception("issue %s batch %s: could not build the request", issue_id, batch_id)
         # Invalid data (a list saved before its from address was checked) is not fixed
@@ -283,7 +315,6 @@ def send_batch(
         ledger.finish(issue_id, batch_id, token, "skipped", {"recipients": 0}, suppressed=suppressed)
         return "skipped"
     info = {"recipients": n, "attempts": attempt, "at": time.time()}
-    ledger.hold(issue_id, batch_id, token, settings.sendgrid_timeout + LEASE_MARGIN)
     try:
         with observe_send(store, sender.name, envelope.custom_args["list"], n):  # latency, status, handed over
             sender.send(envelope)
