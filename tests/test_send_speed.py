@@ -24,7 +24,7 @@ from digest.deliver.send import build_envelope, prepare_issue, send_batch
 from digest.deliver.sendgrid import SendGridSender, request_body
 from digest.links import TokenSigner, make_confirm_token, read_confirm_token, read_token
 from digest.models import Subscriber
-from digest.render.issue import TEXT_WIDTH, fill_text
+from digest.render.issue import TEXT_WIDTH, fill_text, personalize
 from digest.store import Record
 from tests.factories import seed_week
 from tests.sendgrid_server import SendGridStub
@@ -113,6 +113,45 @@ def test_each_reader_gets_their_own_name_escaped_once_and_their_own_links(store,
         assert read_token(settings, token) == ("weekly", rcpt.email)
         assert rcpt.headers["List-Unsubscribe"].startswith(f"<https://digest.example/u/{token}>, <mailto:")
     assert got["r1@example.com"].substitutions[markers.greeting_html].count("&amp;") == 1
+
+
+def test_the_greeting_shortcut_gives_what_the_checks_give(store, settings, weekly, topics):
+    seed_week(store, ["climate", "space", "markets"])
+    store.add_subscribers("weekly", [Subscriber(email="r@example.com")])
+    rendered = prepare_issue(store, settings, "weekly").rendered
+    rng = random.Random(11)
+    pieces = ["Ann", "é", " ", "  ", "&", "<", '"', "'", "\t", "\n", "\u00a0", "\u3000", "x" * 30, "Zoë", "|", "%"]
+    wordings = [rendered.wording, *({**rendered.wording, "greeting": g}
+                                    for g in ("%(name)s", "Hi %(name)s & co", "100%% %(name)s", " Hi %(name)s "))]
+    for wording in wordings:
+        rendered.wording = wording
+        greet = rendered.greeter()
+        for _ in range(5000):
+            name = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            values = rendered.reader_values("tok", name)
+            assert greet(name) == (values[rendered.markers.greeting_html], values[rendered.markers.greeting_text])
+
+
+def test_a_batch_whose_greetings_read_the_same_in_both_parts_sends_one_greeting(store, settings, weekly, topics):
+    seed_week(store, ["climate", "space", "markets"])
+    names = ["Ann", "", "Zoë Ü", "x" * 40]
+    store.add_subscribers("weekly", [Subscriber(email=f"r{i}@example.com", name=n) for i, n in enumerate(names)])
+    plan = prepare_issue(store, settings, "weekly")
+    markers = plan.rendered.markers
+    plain, _ = build_envelope(store, settings, plan.issue_id, plan.batches[0])
+    assert markers.greeting_text not in plain.text and markers.greeting_html in plain.text
+    assert all(set(r.substitutions) == {markers.token, markers.greeting_html} for r in plain.recipients)
+    store.add_subscribers("weekly", [Subscriber(email="r9@example.com", name="Tom & Jerry " + "y" * 60)])
+    plan2 = prepare_issue(store, settings, "weekly", again=True)
+    mixed, _ = build_envelope(store, settings, plan2.issue_id, plan2.batches[0])
+    markers2 = plan2.rendered.markers
+    assert markers2.greeting_text in mixed.text and markers2.greeting_html not in mixed.text
+    assert all(len(r.substitutions) == 3 for r in mixed.recipients)
+    for envelope, rendered in ((plain, plan.rendered), (mixed, plan2.rendered)):
+        for rcpt in envelope.recipients:  # what each reader reads is what the three placeholders gave
+            values = rendered.reader_values(rcpt.substitutions[rendered.markers.token], rcpt.name)
+            assert personalize(envelope.text, rcpt.substitutions) == personalize(
+                rendered.assemble(None)[1], values).replace("\n\n\n", "\n\n")
 
 
 def test_orjson_body_is_the_json_the_standard_encoder_made(store, settings, weekly, topics):

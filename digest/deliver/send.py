@@ -155,17 +155,22 @@ class _IssueView:
 
     digest_list: DigestList
     rendered: RenderedIssue
-    variants: dict[int, tuple[str, str, str]]  # mask -> subject, html, text
+    # mask -> subject, html, text, and the text with the HTML's greeting placeholder (a
+    # batch whose readers' greetings read the same in both parts sends one substitution)
+    variants: dict[int, tuple[str, str, str, str]]
     bits: dict[str, int] | None = None  # the list's topic bits, read at the first variant
 
-    def variant(self, store: Store, mask: int) -> tuple[str, str, str]:
+    def variant(self, store: Store, mask: int) -> tuple[str, str, str, str]:
         if mask not in self.variants:
             if self.bits is None:
                 self.bits = store.topic_bits(self.digest_list.slug)
             topics = mask_topics(self.bits, mask)
             parts = self.rendered.assemble(topics)
             assert parts is not None, "planning drops choices with no section"
-            self.variants[mask] = (self.rendered.subject_for(topics), *parts)
+            markers = self.rendered.markers
+            html, text = parts
+            self.variants[mask] = (self.rendered.subject_for(topics), html, text,
+                                   text.replace(markers.greeting_text, markers.greeting_html))
         return self.variants[mask]
 
 
@@ -219,7 +224,10 @@ def envelope_for(
     domain = settings.inbound_parse_domain or digest_list.from_email.rsplit("@", 1)[-1]  # mailto unsubscribes
     base = settings.base_url
     # Runs once per recipient (a million a send): names bound once, the record split in place.
-    sign, reader_values = TokenSigner(settings).sign, rendered.reader_values
+    sign, greet = TokenSigner(settings).sign, rendered.greeter()
+    token_key, html_key, text_key = rendered.markers.token, rendered.markers.greeting_html, \
+        rendered.markers.greeting_text
+    one_greeting = True  # every reader's greeting the same in the HTML and the text (the usual case)
     recipients = []
     append = recipients.append
     for email, raw, is_blocked in zip(emails, records, blocked, strict=True):
@@ -229,9 +237,18 @@ def envelope_for(
         if status != "active":
             continue
         token = sign(list_slug, email)
-        append(Recipient(email, name, reader_values(token, name),
-                         {"List-Unsubscribe": list_unsubscribe(base, domain, token, list_slug)}))
-    subject, html, text = issue.variant(store, mask)
+        greeting_html, greeting_text = greet(name)
+        values = {token_key: token, html_key: greeting_html}
+        if greeting_text is not greeting_html and greeting_text != greeting_html:
+            values[text_key] = greeting_text
+            one_greeting = False
+        append(Recipient(email, name, values, {"List-Unsubscribe": list_unsubscribe(base, domain, token, list_slug)}))
+    subject, html, text, text_one_greeting = issue.variant(store, mask)
+    if one_greeting:  # the text part takes the HTML's greeting placeholder: one substitution a reader
+        text = text_one_greeting
+    else:  # the text part keeps its own: every reader needs a value for it
+        for rcpt in recipients:
+            rcpt.substitutions.setdefault(text_key, rcpt.substitutions[html_key])
     envelope = Envelope(
         subject=subject,
         html=html,

@@ -61,6 +61,9 @@ class Markers:
 
     The greeting has one placeholder per part because its value is escaped for the
     part it lands in: HTML-escaped (quotes too) in the HTML, as typed in the text.
+    A batch whose readers' greetings come out the same in both (no escaping, no
+    wrapping: the usual case) puts the HTML's placeholder in its text too, and sends
+    one greeting a reader (digest/deliver/send.py).
     """
 
     token: str = field(default_factory=lambda: _marker("t"))
@@ -230,13 +233,46 @@ class RenderedIssue:
 
     def reader_values(self, token: str, name: str) -> dict[str, str]:
         """The substitutions that make a variant one reader's email, each escaped for where it lands."""
-        greeting = self.greeting(name)
-        markers = self.markers  # once per recipient of a send: each lookup counts
+        greeting_html, greeting_text = self._greetings(name)
+        markers = self.markers
         return {
             markers.token: token,  # base64url and ".": safe in a URL, an attribute and text
-            markers.greeting_html: htmllib.escape(greeting, quote=True) if _HTML_SPECIAL.search(greeting) else greeting,
-            markers.greeting_text: fill_text(greeting),
+            markers.greeting_html: greeting_html,
+            markers.greeting_text: greeting_text,
         }
+
+    def greeter(self) -> Callable[[str], tuple[str, str]]:
+        """name -> (the greeting for the HTML part, for the text part), as reader_values makes
+        them; build one per batch. Most names need no escaping, no spaces folded and no
+        wrapping: for those both are one string (the same object), made without the checks."""
+        head, found, tail = self.wording["greeting"].partition("%(name)s")
+        frame = head + tail
+        if (not found or "%" in frame or not frame.isprintable() or _HTML_SPECIAL.search(frame)
+                or head[:1] == " " or tail[-1:] == " "):
+            return self._greetings  # a wording the shortcut does not know: the checks every time
+        room = TEXT_WIDTH - len(frame)
+        special = _HTML_SPECIAL.search
+        slow = self._greetings
+        anonymous = slow("")
+
+        def greet(name: str) -> tuple[str, str]:
+            # isprintable: no whitespace but " ", so with no space at either end and none
+            # doubled, " ".join(name.split()) is the name; the line fits and holds nothing
+            # to escape, so html.escape and textwrap.fill would give it back as it is.
+            if not name:
+                return anonymous
+            if (len(name) <= room and name.isprintable() and name[0] != " " and name[-1] != " "
+                    and "  " not in name and not special(name)):
+                line = head + name + tail
+                return line, line
+            return slow(name)
+
+        return greet
+
+    def _greetings(self, name: str) -> tuple[str, str]:
+        greeting = self.greeting(name)
+        return (htmllib.escape(greeting, quote=True) if _HTML_SPECIAL.search(greeting) else greeting,
+                fill_text(greeting))
 
     def greeting(self, name: str) -> str:
         """The greeting line for one reader, as text (reader_values escapes it for HTML)."""
