@@ -23,6 +23,12 @@ from digest.store import Store
 
 log = logging.getLogger(__name__)
 
+if settings.sendgrid_api_key is not None:
+    # Imported in a worker's main process, so the pool processes it forks start with it:
+    # make_sender imports it on first use, which cost each pool process ~0.3 s of CPU
+    # (the sendgrid package) inside its first batch.
+    import digest.deliver.sendgrid  # noqa: F401
+
 
 @lru_cache(maxsize=1)
 def _store() -> Store:
