@@ -1,9 +1,10 @@
 """The send path's fast paths give exactly what the plain code gave (bench/send.py measures the speed).
 
-Tokens are byte-identical to the ones made before HMAC was spelt out (links already
-mailed must keep working), the greeting's shortcut matches textwrap.fill, the
-records split in place read as Record.unpack does, orjson's body is the JSON that
-json.dumps made, and the cycle collector is back on after every batch.
+Tokens mailed before (HMAC-SHA256, byte-identical to the ones made before HMAC was
+spelt out) still verify beside the BLAKE2b ones made now, and nothing forged does;
+the greeting's shortcut matches textwrap.fill, the records split in place read as
+Record.unpack does, orjson's body is the JSON that json.dumps made, and the cycle
+collector is back on after every batch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from digest.config import load_settings
 from digest.deliver.send import build_envelope, prepare_issue, send_batch
 from digest.deliver.sendgrid import SendGridSender, request_body
+from digest.errors import InvalidInput
 from digest.links import TokenSigner, make_confirm_token, read_confirm_token, read_token
 from digest.models import Subscriber
 from digest.render.issue import TEXT_WIDTH, fill_text, personalize
@@ -45,29 +47,68 @@ def fixed():  # type: ignore[no-untyped-def]
     return load_settings(secret_key=SECRET, redis_url="redis://127.0.0.1:1/0", base_url="https://digest.example")
 
 
-def test_tokens_made_before_the_faster_signing_are_made_again_byte_for_byte_and_verify(fixed):
+def test_tokens_mailed_before_blake2b_still_verify_and_are_made_again_byte_for_byte(fixed):
     signer = TokenSigner(fixed)
     for (list_slug, email), before in TOKENS_MADE_BEFORE.items():
-        assert signer.sign(list_slug, email) == before
-        assert read_token(fixed, before) == (list_slug, email)
+        assert read_token(fixed, before) == (list_slug, email)  # links already in readers' inboxes
+        assert signer.sign_hmac(list_slug, email) == before
+        now = signer.sign(list_slug, email)
+        assert now != before and now.split(".")[0] == before.split(".")[0]  # the same layout, a new tag
+        assert read_token(fixed, now) == (list_slug, email)
     assert TokenSigner(fixed, "confirm").sign_fields("weekly", "a@b.c", "1700000000", "nonce1") == CONFIRM_MADE_BEFORE
     with pytest.raises(Exception, match="expired"):  # genuine (the signature is checked first), only too old
         read_confirm_token(fixed, CONFIRM_MADE_BEFORE)
 
 
-def test_the_spelt_out_hmac_is_hmac_sha256_for_any_address(fixed):
-    key = hashlib.sha256(b"digest.subscriber\0" + SECRET.encode()).digest()
+def test_tags_are_keyed_blake2b_and_the_old_ones_hmac_sha256_for_any_address(fixed):
+    hmac_key = hashlib.sha256(b"digest.subscriber\0" + SECRET.encode()).digest()
+    b2_key = hashlib.sha256(b"digest.blake2b.subscriber\0" + SECRET.encode()).digest()
     rng = random.Random(5)
     for _ in range(2000):
         email = "".join(rng.choice("abcé+.@-_üZ0\u3000") for _ in range(rng.randint(1, 60)))
         token = TokenSigner(fixed).sign("weekly", email)
         body, tag = token.split(".")
         payload = f"weekly\n{email}".encode()
-        expected = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+        expected = hashlib.blake2b(payload, digest_size=16, key=b2_key, person=b"digest-token").digest()
         assert tag == _b64(expected) and body == _b64(payload)
         assert read_token(fixed, token) == ("weekly", email)
+        old = TokenSigner(fixed).sign_hmac("weekly", email)
+        assert old.split(".")[1] == _b64(hmac.new(hmac_key, payload, hashlib.sha256).digest()[:16])
+        assert read_token(fixed, old) == ("weekly", email)
     confirm = make_confirm_token(fixed, "weekly", "a@b.c", __import__("datetime").datetime(2999, 1, 1), "n")
     assert read_confirm_token(fixed, confirm).email == "a@b.c"
+
+
+def test_a_forged_or_borrowed_tag_is_refused_whichever_kind(fixed):
+    signer = TokenSigner(fixed)
+    for make in (signer.sign, signer.sign_hmac):
+        good = make("weekly", "ann@example.com")
+        body, tag = good.split(".")
+        other_list = make("daily", "ann@example.com")
+        other_reader = make("weekly", "bob@example.com")
+        forged = [
+            f"{other_list.split('.')[0]}.{tag}",  # this tag on another list's payload
+            f"{body}.{other_list.split('.')[1]}",  # another list's tag on this payload
+            f"{body}.{other_reader.split('.')[1]}",  # another reader's tag
+            f"{body}.{tag[:-1]}{'A' if tag[-1] != 'A' else 'B'}",  # one character changed
+            f"{body}.{_b64(bytes(16))}",
+        ]
+        for token in forged:
+            with pytest.raises(InvalidInput):
+                read_token(fixed, token)
+        assert read_token(fixed, other_list) == ("daily", "ann@example.com")
+        for purpose in ("preview", "confirm"):  # a tag made for one purpose is good for no other
+            with pytest.raises(InvalidInput):
+                TokenSigner(fixed, purpose).read(good)
+    other_secret = load_settings(secret_key=SECRET + "x", redis_url="redis://127.0.0.1:1/0")
+    with pytest.raises(InvalidInput):
+        read_token(other_secret, signer.sign("weekly", "ann@example.com"))
+    # A confirmation link stays HMAC-only: a BLAKE2b tag over its fields is refused.
+    fields = b"weekly\na@b.c\n32503680000\nn"
+    b2 = hashlib.blake2b(fields, digest_size=16, person=b"digest-token",
+                         key=hashlib.sha256(b"digest.blake2b.confirm\0" + SECRET.encode()).digest()).digest()
+    with pytest.raises(InvalidInput):
+        read_confirm_token(fixed, f"{_b64(fields)}.{_b64(b2)}")
 
 
 def _b64(data: bytes) -> str:
