@@ -4,9 +4,9 @@ Runs in its own process so its parsing does not share a GIL with the sender (it
 still shares the machine's cores: its CPU is counted in the benchmark's totals).
 It pulls addresses out with one regex instead of parsing the whole JSON body:
 both the floor and digest post bodies of the same layout, so neither is favoured,
-but digest's are ~6x larger (each reader's substitutions and List-Unsubscribe
-header), so the sink spends more on them, and digest's client opens a connection
-(a thread here) per request where the floor keeps one open: both are digest's costs.
+but digest's are ~5x larger (each reader's substitutions and List-Unsubscribe
+header), so the sink spends more on them: that is digest's cost. Both keep their
+connections open (HTTP/1.1), digest one per sender pool process.
 
     python bench/sink.py PORT_FILE     serve on a free loopback port, write the port to PORT_FILE
     GET  /stats                        {"requests", "recipients", "bytes", "unique", "duplicates"}
