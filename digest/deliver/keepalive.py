@@ -153,6 +153,9 @@ class KeepAlive:
             # Connecting or writing failed: the server has no whole request.
             self.close()
             raise URLError(exc) from exc
+        except BaseException:  # e.g. Celery's soft time limit mid-write: the connection is unusable
+            self.close()
+            raise
         try:
             response = conn.http.getresponse()
             data = response.read()
