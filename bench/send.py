@@ -55,6 +55,7 @@ from digest.deliver import make_sender  # noqa: E402
 from digest.deliver.ledger import Ledger  # noqa: E402
 from digest.deliver.send import prepare_issue, send_batch  # noqa: E402
 from digest.models import DigestList, Subscriber, Topic  # noqa: E402
+from digest.ops.queues import send_messages  # noqa: E402
 from digest.redis_server import ensure_redis  # noqa: E402
 from digest.store import Store  # noqa: E402
 from tests.factories import article, file_as  # noqa: E402
@@ -269,8 +270,8 @@ def send_once(store: Store, settings: Settings, app, senders: list[subprocess.Po
     plan = prepare_issue(store, settings, "bench", again=True)  # again: each run sends the same articles
     planned = time.perf_counter() - started
     with app.producer_pool.acquire(block=True) as producer:
-        for batch in plan.batches:
-            app.send_task("digest.send_batch", args=[plan.issue_id, batch], queue="send", producer=producer)
+        for name, args in send_messages(plan.issue_id, plan.batches):  # as digest.tasks.enqueue_batches
+            app.send_task(name, args=args, queue="send", producer=producer)
     batches_key = ledger.k(plan.issue_id, "batches")
     while any(s.startswith(("pending", "submitting", "retry")) for s in store.r.hvals(batches_key)):
         time.sleep(0.05)  # a cheap look; the ledger's full status is read once at the end

@@ -6,6 +6,7 @@ Each task's queue and (soft, hard) time limits come from digest/ops/queues.py.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -109,14 +110,53 @@ def start_slot(list_slug: str, slot: str) -> str:
 def enqueue_batches(issue_id: str) -> int:
     """Queue every batch that is still open. Safe to repeat: claims decide who sends."""
     batches = Ledger(_store()).batch_ids(issue_id, ("pending", "retry"))
-    for batch_id in batches:
-        send_batch_task.delay(issue_id, batch_id)
+    with app.producer_pool.acquire(block=True) as producer:
+        for name, args in queues.send_messages(issue_id, batches):
+            app.send_task(name, args=args, producer=producer)
     return len(batches)
 
 
+@app.task(name="digest.send_batches", **limits("digest.send_batches"))
+def send_batches_task(issue_id: str, batch_ids: list[str]) -> list[str]:
+    """Several batches of one issue, one after the other (queues.SEND_GROUP says why).
+
+    A batch to try again later gets a task of its own, counting this attempt; the
+    batches not started within SEND_GROUP_SECONDS, or when the soft time limit came,
+    are queued again. After a halt the rest wait for `digest send resume`, as they
+    would have anyway (a halted issue's claims refuse them)."""
+    started = time.monotonic()
+    outcomes: list[str] = []
+    for n, batch_id in enumerate(batch_ids):
+        if n and time.monotonic() - started > queues.SEND_GROUP_SECONDS:
+            _queue_again(issue_id, batch_ids[n:])
+            break
+        try:
+            outcomes.append(send_batch(_store(), settings, _sender(), issue_id, batch_id, 1))
+        except RetryLater as wait:
+            send_batch_task.apply_async((issue_id, batch_id), {"earlier_attempts": 1},
+                                        countdown=queues.countdown(settings, wait.delay))
+            outcomes.append("retry")
+        except SoftTimeLimitExceeded:
+            log.error("issue %s batch %s: stopped after %d s (soft time limit)", issue_id, batch_id,
+                      _LIMITS["digest.send_batches"][0])
+            _queue_again(issue_id, batch_ids[n:])
+            break
+        except HaltSend as halt:
+            log.error("issue %s halted: %s", issue_id, halt)
+            outcomes.append("halted")
+            break
+    return outcomes
+
+
+def _queue_again(issue_id: str, batch_ids: list[str]) -> None:
+    for name, args in queues.send_messages(issue_id, batch_ids):
+        app.send_task(name, args=args)
+
+
 @app.task(name="digest.send_batch", bind=True, max_retries=None, **limits("digest.send_batch"))
-def send_batch_task(self, issue_id: str, batch_id: str) -> str:  # type: ignore[no-untyped-def]
-    attempt = self.request.retries + 1
+def send_batch_task(self, issue_id: str, batch_id: str, earlier_attempts: int = 0) -> str:  # type: ignore[no-untyped-def]
+    """One batch; `earlier_attempts`: made by a send_batches task before this one."""
+    attempt = self.request.retries + 1 + earlier_attempts
     try:
         outcome = send_batch(_store(), settings, _sender(), issue_id, batch_id, attempt)
     except RetryLater as wait:

@@ -14,7 +14,7 @@ from digest.celery_app import make_celery
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import prepare_issue
 from digest.demo import SAMPLES, serve_samples
-from digest.ops.queues import SENDER_QUEUES, WORKER_QUEUES
+from digest.ops.queues import SENDER_QUEUES, WORKER_QUEUES, send_messages
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.workers import Worker, wait_for, worker_env
@@ -98,8 +98,8 @@ def send_through_workers(store, settings, tmp_path, stub, n_workers=2, chaos=Non
     workers = [Worker(env, tmp_path / f"w{i}.log", f"w{i}").start() for i in range(n_workers)]
     ledger = Ledger(store)
     try:
-        for batch in plan.batches:
-            app.send_task("digest.send_batch", args=[plan.issue_id, batch], queue="send")
+        for name, args in send_messages(plan.issue_id, plan.batches):  # as `send now` queues them
+            app.send_task(name, args=args, queue="send")
         if chaos:
             chaos(workers)
         wait_for(lambda: ledger.status(plan.issue_id).finished, 120, interval=0.3, what="every batch to settle")

@@ -10,7 +10,7 @@ import pytest
 from digest.celery_app import make_celery
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import prepare_issue
-from digest.ops.queues import SENDER_QUEUES
+from digest.ops.queues import SENDER_QUEUES, send_messages
 from tests.factories import readers, seed_week
 from tests.sendgrid_server import Behaviour, SendGridStub
 from tests.workers import Worker, wait_for, worker_env
@@ -35,8 +35,8 @@ def test_a_rolling_restart_of_every_sender_mid_send_mails_everyone_exactly_once(
         old: list[Worker] = []
         try:
             app = make_celery(settings)
-            for batch in plan.batches:
-                app.send_task("digest.send_batch", args=[plan.issue_id, batch])
+            for name, args in send_messages(plan.issue_id, plan.batches):  # as `send now` queues them
+                app.send_task(name, args=args)
             wait_for(lambda: stub.arrived >= 6, 60, what="every sender to be sending")
             for i in range(3):  # as an orchestrator rolls a deployment: stop one, start its replacement
                 victim = senders[i]
@@ -55,8 +55,8 @@ def test_a_rolling_restart_of_every_sender_mid_send_mails_everyone_exactly_once(
     for victim in old:
         shutdown = victim.log.read_text().split("Warm shutdown", 1)
         assert len(shutdown) == 2, victim.log.read_text()[-2000:]
-        # it was mid-send when told to stop, and finished that batch rather than dropping it
-        assert "digest.send_batch" in shutdown[1] and "succeeded" in shutdown[1]
+        # it was mid-send when told to stop, and finished that task rather than dropping it
+        assert "digest.send_batches" in shutdown[1] and "succeeded" in shutdown[1]
     assert max(stopped_after) < SENDGRID_TIMEOUT + 10  # the bound: SENDGRID_TIMEOUT plus a margin
     status = ledger.status(plan.issue_id)
     assert status.states == {"accepted": len(plan.batches)}  # nothing unconfirmed: no one was cut mid-request
@@ -91,3 +91,13 @@ def test_countdowns_are_capped_and_whole_seconds_on_quorum_queues(settings):
     quorum = settings.model_copy(update={"celery_broker_url": "amqp://127.0.0.1:5672/x", "celery_queue_type": "quorum"})
     assert countdown(settings, 0.3) == 0.3 and countdown(settings, 10**6) == MAX_COUNTDOWN
     assert countdown(quorum, 0.3) == 1 and countdown(quorum, 2.1) == 3  # native delayed delivery drops < 1 s
+
+
+def test_a_send_is_queued_eight_batches_to_a_task_and_a_lone_batch_as_itself():
+    batches = [f"{i:06d}" for i in range(19)]
+    messages = send_messages("weekly-1", batches)
+    assert [name for name, _ in messages] == ["digest.send_batches"] * 3
+    assert [args[1] for _, args in messages] == [batches[:8], batches[8:16], batches[16:]]
+    assert all(args[0] == "weekly-1" for _, args in messages)
+    assert send_messages("weekly-1", batches[:9])[-1] == ("digest.send_batch", ["weekly-1", "000008"])
+    assert send_messages("weekly-1", []) == []
