@@ -6,7 +6,8 @@ Queues (each a process type in the Procfile, so each scales on its own):
     build     tick (beat), start_slot, send_issue: plan and render     -> `worker`
     celery    apply_events (the web process names this queue), and
               anything queued by name without a route                  -> `worker`
-    send      send_batch: one SendGrid request each                    -> `sender`
+    send      send_batches (up to eight batches), send_batch (one):
+              one SendGrid request a batch                             -> `sender`
 
 Every task has a soft time limit (the task can unwind) and a hard one (the pool
 kills the process). The broker must hold an unacknowledged task for longer than
