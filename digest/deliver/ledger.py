@@ -75,46 +75,34 @@ Segment = tuple[int, int, int]  # mask, first rank, count
 # KEYS: subscriber records, then one frozen copy per segment (all under the list's
 # hash tag). ARGV: first and last rank per segment. The suppression list is global
 # (another slot on a cluster), so it is read in a second round trip (suppressed()).
-_FETCH = """
-local emails = {}
-for i = 2, #KEYS do
-  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 2) + 1], ARGV[2 * (i - 2) + 2])
+def _read_batch(records: int, first_copy: int, first_rank: int) -> str:
+    """Lua that reads a batch's addresses into `emails` (KEYS[first_copy] on are its
+    segments' frozen copies, ARGV[first_rank] on their first and last ranks) and their
+    subscriber records into `records` (from the hash KEYS[records])."""
+    return f"""
+local emails = {{}}
+for i = {first_copy}, #KEYS do
+  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - {first_copy}) + {first_rank}],
+                          ARGV[2 * (i - {first_copy}) + {first_rank + 1}])
   for _, e in ipairs(part) do emails[#emails + 1] = e end
 end
-if #emails == 0 then return {{}, {}} end
-return {emails, redis.call('HMGET', KEYS[1], unpack(emails))}
+local records = {{}}
+if #emails > 0 then records = redis.call('HMGET', KEYS[{records}], unpack(emails)) end
 """
+
+
+_FETCH = _read_batch(1, 2, 1) + "return {emails, records}\n"
 
 STATES = ("pending", "submitting", "retry", "accepted", "failed", "unconfirmed", "skipped")
 # How long a claim holds before a batch still "submitting" counts as its sender's
 # crash, when the caller gives none (send.py gives SENDGRID_TIMEOUT + a margin).
 LEASE_SECONDS = 45
 
-# KEYS: batches hash, issue hash, the batch's lease. ARGV: batch id, token, lease seconds.
-_CLAIM = """
-local s = redis.call('HGET', KEYS[1], ARGV[1])
-if not s then return 'missing' end
-if redis.call('HEXISTS', KEYS[2], 'halted') == 1 then return 'halted' end
-local kind = string.match(s, '^[a-z]+')
-if kind == 'pending' or kind == 'retry' then
-  redis.call('HSET', KEYS[1], ARGV[1], 'submitting|' .. ARGV[2])
-  redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
-  return 'claimed'
-end
-if kind == 'submitting' then
-  redis.call('HSET', KEYS[1], ARGV[1], 'unconfirmed|' .. string.sub(s, 12))
-  return 'unconfirmed'
-end
-return kind
-"""
-
-# _CLAIM, and when it claims, _FETCH's reads in the same step: one round trip where
-# there were two. The reads come before the claim's writes, so a script that fails
-# midway has claimed nothing (Redis does not roll a script back).
-# KEYS: batches hash, issue hash, the batch's lease, subscriber records, then one
-# frozen copy per segment (every one under the list's hash tag). ARGV: batch id,
-# token, lease seconds, then first and last rank per segment.
-_CLAIM_AND_FETCH = """
+# The claim, shared by _CLAIM and _CLAIM_AND_FETCH. KEYS: batches hash, issue hash, the
+# batch's lease. ARGV: batch id, token, lease seconds. _CLAIM_CHECK returns {state} when
+# the batch cannot be claimed (a batch left submitting by a dead sender becomes
+# unconfirmed); _CLAIM_TAKE claims it.
+_CLAIM_CHECK = """
 local s = redis.call('HGET', KEYS[1], ARGV[1])
 if not s then return {'missing'} end
 if redis.call('HEXISTS', KEYS[2], 'halted') == 1 then return {'halted'} end
@@ -124,17 +112,20 @@ if kind == 'submitting' then
   return {'unconfirmed'}
 end
 if kind ~= 'pending' and kind ~= 'retry' then return {kind} end
-local emails = {}
-for i = 5, #KEYS do
-  local part = redis.call('ZRANGE', KEYS[i], ARGV[2 * (i - 5) + 4], ARGV[2 * (i - 5) + 5])
-  for _, e in ipairs(part) do emails[#emails + 1] = e end
-end
-local records = {}
-if #emails > 0 then records = redis.call('HMGET', KEYS[4], unpack(emails)) end
+"""
+_CLAIM_TAKE = """
 redis.call('HSET', KEYS[1], ARGV[1], 'submitting|' .. ARGV[2])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
-return {'claimed', emails, records}
 """
+_CLAIM = _CLAIM_CHECK + _CLAIM_TAKE + "return {'claimed'}\n"
+
+# _CLAIM, and when it claims, _FETCH's reads (_read_batch) in the same step: one round trip where
+# there were two. The reads come before the claim's writes, so a script that fails
+# midway has claimed nothing (Redis does not roll a script back).
+# KEYS: batches hash, issue hash, the batch's lease, subscriber records, then one
+# frozen copy per segment (every one under the list's hash tag). ARGV: batch id,
+# token, lease seconds, then first and last rank per segment.
+_CLAIM_AND_FETCH = _CLAIM_CHECK + _read_batch(4, 5, 4) + _CLAIM_TAKE + "return {'claimed', emails, records}\n"
 
 # Only the holder of token T reports; a late report after another claim marked the
 # batch unconfirmed|T still lands, since it is the truth. Counters move with it.
@@ -328,8 +319,7 @@ class Ledger:
             pipe.hmget(suppressed_key, emails)
             pipe.exists(hashed_key)
             if hold:
-                issue_id, batch_id, token, lease = hold
-                pipe.set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
+                self.hold(*hold, r=pipe)
             blocked, any_hashed, *_ = pipe.execute()
         blocked = [b or None for b in blocked]
         if any_hashed:  # Lua cannot hash: only once anyone was forgotten are the hashes asked for
@@ -368,11 +358,11 @@ class Ledger:
     def claim(self, issue_id: str, batch_id: str, token: str, lease: float = LEASE_SECONDS) -> str:
         """Take a batch to send it, with a lease of `lease` seconds (renew it with `hold`)."""
         keys = [self.k(issue_id, "batches"), self.k(issue_id), self.k(issue_id, "lease", batch_id)]
-        return str(self._claim(keys=keys, args=[batch_id, token, max(1, int(lease))]))
+        return str(self._claim(keys=keys, args=[batch_id, token, max(1, int(lease))])[0])
 
-    def hold(self, issue_id: str, batch_id: str, token: str, lease: float) -> None:
-        """Renew a claimed batch's lease, just before its request goes out."""
-        self.r.set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
+    def hold(self, issue_id: str, batch_id: str, token: str, lease: float, r: Any = None) -> None:
+        """Renew a claimed batch's lease, just before its request goes out (`r`: a pipeline to queue it on)."""
+        (r or self.r).set(self.k(issue_id, "lease", batch_id), token, ex=max(1, int(lease)), xx=True)
 
     def expire_stale(self, issue_id: str, batches: dict[str, str] | None = None) -> list[str]:
         """Mark unconfirmed every submitting batch whose lease ran out (its sender died
