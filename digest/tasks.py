@@ -110,10 +110,15 @@ def start_slot(list_slug: str, slot: str) -> str:
 def enqueue_batches(issue_id: str) -> int:
     """Queue every batch that is still open. Safe to repeat: claims decide who sends."""
     batches = Ledger(_store()).batch_ids(issue_id, ("pending", "retry"))
-    with app.producer_pool.acquire(block=True) as producer:
-        for name, args in queues.send_messages(issue_id, batches):
-            app.send_task(name, args=args, producer=producer)
+    _queue_sends(issue_id, batches)
     return len(batches)
+
+
+def _queue_sends(issue_id: str, batch_ids: list[str]) -> None:
+    """The send tasks for these batches, SEND_GROUP to a task, on one producer."""
+    with app.producer_pool.acquire(block=True) as producer:
+        for name, args in queues.send_messages(issue_id, batch_ids):
+            app.send_task(name, args=args, producer=producer)
 
 
 @app.task(name="digest.send_batches", **limits("digest.send_batches"))
@@ -128,7 +133,7 @@ def send_batches_task(issue_id: str, batch_ids: list[str]) -> list[str]:
     outcomes: list[str] = []
     for n, batch_id in enumerate(batch_ids):
         if n and time.monotonic() - started > queues.SEND_GROUP_SECONDS:
-            _queue_again(issue_id, batch_ids[n:])
+            _queue_sends(issue_id, batch_ids[n:])
             break
         try:
             outcomes.append(send_batch(_store(), settings, _sender(), issue_id, batch_id, 1))
@@ -139,18 +144,13 @@ def send_batches_task(issue_id: str, batch_ids: list[str]) -> list[str]:
         except SoftTimeLimitExceeded:
             log.error("issue %s batch %s: stopped after %d s (soft time limit)", issue_id, batch_id,
                       _LIMITS["digest.send_batches"][0])
-            _queue_again(issue_id, batch_ids[n:])
+            _queue_sends(issue_id, batch_ids[n:])
             break
         except HaltSend as halt:
             log.error("issue %s halted: %s", issue_id, halt)
             outcomes.append("halted")
             break
     return outcomes
-
-
-def _queue_again(issue_id: str, batch_ids: list[str]) -> None:
-    for name, args in queues.send_messages(issue_id, batch_ids):
-        app.send_task(name, args=args)
 
 
 @app.task(name="digest.send_batch", bind=True, max_retries=None, **limits("digest.send_batch"))
