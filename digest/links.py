@@ -71,7 +71,7 @@ class TokenSigner:
         self._b2key = None if purpose == CONFIRM else hashlib.sha256(
             b"digest.blake2b." + purpose.encode() + b"\0" + secret).digest()
         # HMAC-SHA256 (RFC 2104) spelt out: the hashes of the padded key, started once and
-        # copied per token, cost half of hmac's copy-update-digest (a million per send).
+        # copied per token, cost half of hmac's copy-update-digest (every token read checks it).
         # The 32-byte key is shorter than SHA-256's 64-byte block, so it is only zero-padded.
         padded = key.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
@@ -95,17 +95,13 @@ class TokenSigner:
                    newline=False)[:22]  # 16 bytes: 22 chars, no padding
         return (_b2a(payload, newline=False).rstrip(b"=") + b"." + tag).translate(_URLSAFE).decode("ascii")
 
-    def sign_hmac(self, list_slug: str, email: str) -> str:
-        """A token as digest made them before BLAKE2b (HMAC-SHA256): still read, no longer made."""
-        payload = f"{list_slug}\n{email}".encode()
-        return _b64(payload) + "." + _b64(self._tag(payload))
-
     def read(self, token: str) -> tuple[str, str]:
         list_slug, email = self.read_fields(token, 2)
         return list_slug, email
 
     def sign_fields(self, *fields: str) -> str:
-        """A token over any fields without newlines (confirmation links carry four)."""
+        """An HMAC token over any fields without newlines (confirmation links carry four;
+        over (list, email), a subscriber token as digest made them before BLAKE2b)."""
         payload = "\n".join(fields).encode()
         return _b64(payload) + "." + _b64(self._tag(payload))
 
