@@ -88,3 +88,27 @@ def test_a_bad_labelled_csv_names_what_is_wrong(tmp_path):
     empty.write_text("id,label,title,text\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="no rows"):
         read_labelled(empty, "label")
+
+
+def test_eval_stems_each_article_in_the_language_collection_detects(tmp_path, monkeypatch):
+    """A Spanish list's sample of English and French articles is measured as filing runs:
+    each article carries its detected language (stemmed in it), not the list's."""
+    from digest.topics import assign, evaluate
+
+    topics = tmp_path / "t.toml"
+    topics.write_text(FILE, encoding="utf-8")
+    data = tmp_path / "d.csv"
+    data.write_text("id,label,title,text\n"
+                    "1,deportes,The home team won the league final,Fans celebrated the players and the coach.\n"
+                    "2,economia,La Bourse de Paris recule,Les résultats des banques ont déçu les investisseurs.\n"
+                    "3,economia,ok,\n", encoding="utf-8")
+    seen = {}
+    real = assign.assign_window
+
+    def record(digest_list, articles, window, corrections, vectors):  # noqa: ANN001, ANN202
+        seen.update({a.id: a.language for a in articles})
+        return real(digest_list, articles, window, corrections, vectors)
+
+    monkeypatch.setattr(assign, "assign_window", record)
+    evaluate.evaluate_topics(topics, data)
+    assert seen == {"1": "en", "2": "fr", "3": ""}  # too little text: the list's language is assumed

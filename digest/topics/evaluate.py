@@ -142,6 +142,7 @@ def evaluate_topics(topics_file: Path, data: Path, corrections: int = 0, seeds: 
     """
     from datetime import datetime, timezone
 
+    from digest.collect.language import detect_language
     from digest.models import Article, DigestList
     from digest.topics.assign import assign_window
     from digest.topics.embedding import article_text, embed
@@ -154,8 +155,9 @@ def evaluate_topics(topics_file: Path, data: Path, corrections: int = 0, seeds: 
     now = datetime.now(timezone.utc)
 
     def as_article(row: Labelled) -> Article:
+        # each article's language detected as collection detects it: each is stemmed in its own
         return Article(id=row.id, feed_id="eval", source="eval", title=row.title, url="", guid=row.id,
-                       published=now, summary_text=row.text)
+                       published=now, summary_text=row.text, language=detect_language(row.title, row.text))
 
     rows = _unique_ids(rows)
     vectors = dict(zip((r.id for r in rows), embed([article_text(r.title, r.text) for r in rows]), strict=True))
