@@ -54,6 +54,7 @@ NAMES = {
     "quote@example.com": 'Q" onerror="alert(77)" x="',
     "tag@example.com": "<img src=x onerror=alert(1)>",
     "amp@example.com": "Tom & Jerry's",
+    "comma@example.com": "Smith, John <mallory@evil.example>; x@evil.example",
 }
 
 
@@ -143,3 +144,16 @@ def test_hostile_feeds_and_names_reach_no_other_reader_through_sendgrid(settings
         subject = fill(body["subject"])
         text, html = (fill(part["value"]) for part in body["content"])
         check_message(settings, plan.rendered.markers, p["to"][0]["email"], subject, html, text)
+
+
+def test_a_name_with_address_syntax_stays_out_of_the_sendgrid_to(settings, store, hostile_issue):
+    """SendGrid puts to.name into To: unquoted, where "Smith, John" has been read as a second
+    address: a name holding address syntax is left out of To:, the greeting still has it."""
+    with SendGridStub() as stub:
+        sender = SendGridSender("SG.test-key", host=stub.url, timeout=5)
+        assert send_inline(store, settings, sender, hostile_issue.issue_id) == {"accepted": 1}
+    to = {p["to"][0]["email"]: p["to"][0] for p in stub.requests[0]["personalizations"]}
+    assert to["alice@example.com"] == {"email": "alice@example.com", "name": "Alice"}
+    assert to["amp@example.com"] == {"email": "amp@example.com", "name": "Tom & Jerry's"}
+    for address in ("comma@example.com", "quote@example.com", "tag@example.com"):
+        assert to[address] == {"email": address}, to[address]

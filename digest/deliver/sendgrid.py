@@ -22,12 +22,19 @@ from digest.deliver.base import Envelope
 from digest.deliver.keepalive import keep_alive
 from digest.errors import TransportError
 
+# SendGrid writes a recipient's name into the To: header as it is, unquoted: a name with
+# "," or ";" has been read there as a second address (the mail dropped as invalid, or
+# sent to a piece of the name; sendgrid-csharp#268, sendgrid-python#22), and "<", ">",
+# quotes, "@", ":", brackets or a backslash give a reader's own words the same chance of
+# becoming a recipient. Such a name is left out of To: (the greeting still uses it).
+_ADDRESS_SYNTAX = frozenset(',;<>"@:\\[]')
+
 
 def request_body(envelope: Envelope, *, click_tracking: bool = False, open_tracking: bool = False) -> dict[str, Any]:
     personalizations = []
     for rcpt in envelope.recipients:
         to: dict[str, str] = {"email": rcpt.email}
-        if rcpt.name:
+        if rcpt.name and _ADDRESS_SYNTAX.isdisjoint(rcpt.name):
             to["name"] = rcpt.name
         p: dict[str, Any] = {"to": [to]}
         if rcpt.substitutions:
