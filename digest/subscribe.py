@@ -11,8 +11,9 @@ What a request to subscribe does, by the address's state on the list:
                               nothing                                      none, ever
 
 Whoever asks gets the same answer in every row ("check your inbox"), so the form
-cannot tell anyone who reads a list. One address gets at most
-SUBSCRIBE_PER_ADDRESS_PER_DAY confirmations (over it: the same answer, no mail);
+cannot tell anyone who reads a list. One mailbox gets at most
+SUBSCRIBE_PER_ADDRESS_PER_DAY confirmations (over it: the same answer, no mail),
+whatever "+tag" (or, at Gmail, dots) its address is spelt with;
 one client may ask SUBSCRIBE_PER_IP_PER_HOUR times (over it: RateLimited, which
 tells the client about itself, nothing about any address).
 
@@ -212,7 +213,21 @@ def _client_network(ip: str) -> str:
 
 
 def _address_quota(store: Store, settings: Settings, address: str) -> bool:
-    return not store.hit_limit("confirm-address", address, settings.subscribe_per_address_per_day, 86400)
+    return not store.hit_limit("confirm-address", mailbox(address), settings.subscribe_per_address_per_day, 86400)
+
+
+_DOTLESS = ("gmail.com", "googlemail.com")  # Gmail ignores dots before the @
+
+
+def mailbox(address: str) -> str:
+    """The mailbox a normalised address reaches, as the daily limit counts it: most providers
+    deliver name+anything@ to name@, so without this a stranger could send one inbox a
+    confirmation for each of name+1@, name+2@, ... (and n.ame@, na.me@, ... at Gmail)."""
+    local, _, domain = address.rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", "") or local, "gmail.com"
+    return f"{local}@{domain}"
 
 
 def _send_confirmations(

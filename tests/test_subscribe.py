@@ -310,6 +310,20 @@ def test_one_address_gets_few_confirmations_a_day_and_the_answer_never_says(sett
         read_confirm_token(settings, next(iter(second.values()))).nonce
 
 
+def test_one_mailbox_gets_few_confirmations_a_day_however_its_address_is_spelt(settings, store, outbox, weekly):
+    """name+tag@ reaches name@'s inbox, and Gmail ignores dots: spellings share the mailbox's limit."""
+    client = make_client(settings, outbox, subscribe_per_address_per_day=2, subscribe_per_ip_per_hour=100)
+    for i in range(6):
+        assert client.post("/api/lists/weekly/subscribe", json={"email": f"ivy+{i}@example.com"}).status_code == 202
+    for spelt in ("i.vy@gmail.com", "iv.y+x@googlemail.com", "I.V.Y@gmail.com", "ivy@gmail.com"):
+        assert client.post("/api/lists/weekly/subscribe", json={"email": spelt}).status_code == 202
+    client.post("/api/lists/weekly/subscribe", json={"email": "ivan@example.com"})
+    mailed = outbox.mailed()
+    assert len([a for a in mailed if a.startswith("ivy+")]) == 2
+    assert len([a for a in mailed if a.endswith(("@gmail.com", "@googlemail.com"))]) == 2
+    assert "ivan@example.com" in mailed  # another mailbox has its own limit
+
+
 # -- confirming ----------------------------------------------------------------
 
 def test_opening_the_link_asks_and_only_the_button_confirms(client, store, settings, outbox, weekly):
