@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from email.header import decode_header, make_header
-from email.utils import parseaddr
+from email.utils import getaddresses
 
 from digest.errors import DigestError
 from digest.store import normalize_email
@@ -37,11 +37,28 @@ def mail_envelope(form: Mapping[str, str]) -> dict[str, object]:
     return envelope if isinstance(envelope, dict) else {}
 
 
+def _one_address(header: str) -> str:
+    """The one address a From header names, "" when it names several or reads two ways.
+
+    Python before 3.11.10 reads `amy@example.com)<mallory@example.com>` as amy's address
+    where mail software (and the provider that signed it) reads mallory's (CVE-2023-27043):
+    a From is believed only when its address is all of it or stands last in <...>.
+    """
+    pairs = getaddresses([header])
+    if len(pairs) != 1 or not pairs[0][1]:
+        return ""
+    address, value = pairs[0][1], header.strip()
+    return address if value == address or value.endswith(f"<{address}>") else ""
+
+
 def authenticated_sender(form: Mapping[str, str]) -> tuple[str | None, str]:
     """The sender's address when SendGrid vouches for its domain, else (None, why not)."""
     envelope_from = mail_envelope(form).get("from")
     envelope_from = envelope_from if isinstance(envelope_from, str) else ""
-    header_from = parseaddr(form.get("from", "")[:2000])[1]
+    raw_from = form.get("from", "")[:2000]
+    header_from = _one_address(raw_from)
+    if raw_from.strip() and not header_from:  # never the envelope's instead: it may be the one other reading
+        return None, "no valid sender address: the From header names no single address"
     try:
         sender = normalize_email(header_from or envelope_from)
     except DigestError:

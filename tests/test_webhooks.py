@@ -486,6 +486,22 @@ def test_a_forged_sender_is_ignored(client, store, weekly, forgery):
     assert status(store, "amy@example.com") == "active"
 
 
+@pytest.mark.parametrize("sender", [
+    "amy@example.com)<mallory@example.com>",  # read as amy's by Python < 3.11.10, mallory's by mail software
+    "amy@example.com, mallory@example.com",
+    "Amy <amy@example.com>, Mallory <mallory@example.com>",
+])
+def test_a_from_that_reads_two_ways_authenticates_nobody(client, store, weekly, sender):
+    """Mallory's own provider signs her mail (DKIM pass for example.com); a From header that names
+    amy to us and Mallory to everyone else must not unsubscribe amy."""
+    store.add_subscriber("weekly", Subscriber(email="amy@example.com"))
+    fields = parsed_mail(sender, "unsubscribe+weekly@planet.example", "unsubscribe", spf="pass",
+                         dkim="{@example.com : pass}", envelope_from="mallory@example.com")
+    r = post_mail(client, fields)
+    assert r.status_code == 200 and r.text.startswith("ignored: no valid sender"), r.text
+    assert status(store, "amy@example.com") == "active"
+
+
 def test_mail_naming_nothing_or_nobody_is_answered_200_and_changes_nothing(client, store, weekly):
     store.add_subscriber("weekly", Subscriber(email="amy@example.com"))
     cases = [
