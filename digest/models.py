@@ -210,9 +210,9 @@ class DigestList(BaseModel):
     """A mailing list: who it is from, in which language, which topics it carries."""
 
     slug: str
-    name: str
+    name: str = Field(max_length=200)  # also the List-Id's phrase and, without from_name, From's name
     from_email: str
-    from_name: str = ""
+    from_name: str = Field(default="", max_length=200)
     reply_to: str | None = None
     locale: str = "en"
     timezone: str = "UTC"
@@ -239,7 +239,7 @@ class DigestList(BaseModel):
     def _reply_to(cls, value: str | None) -> str | None:
         return check_from_email(value) if value else None
 
-    @field_validator("postal_address", "intro")
+    @field_validator("name", "from_name", "postal_address", "intro")
     @classmethod
     def _one_paragraph(cls, value: str) -> str:
         """One line of printable text: line breaks and control characters become spaces."""

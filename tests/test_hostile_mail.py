@@ -157,3 +157,21 @@ def test_a_name_with_address_syntax_stays_out_of_the_sendgrid_to(settings, store
     assert to["amp@example.com"] == {"email": "amp@example.com", "name": "Tom & Jerry's"}
     for address in ("comma@example.com", "quote@example.com", "tag@example.com"):
         assert to[address] == {"email": address}, to[address]
+
+
+def test_a_lists_name_stays_one_header_line_and_a_phrase():
+    """The list's name goes into List-Id and From: a line break in it would have written a
+    header of its own (Bcc:) into every message; "<" or "," would have read as an address."""
+    from digest.deliver.send import list_id_header
+    from digest.models import DigestList
+
+    smuggled = DigestList(slug="weekly", name="Weekly\r\nBcc: all@evil.example", from_email="news@example.com",
+                          from_name="Acme\nBcc: x@evil.example")
+    assert "\n" not in smuggled.name + smuggled.from_name and "\r" not in smuggled.name
+    assert list_id_header(smuggled) == '"Weekly Bcc: all@evil.example" <weekly.example.com>'
+    odd = DigestList(slug="weekly", name='Ann "the" <Editor>, \\ Co', from_email="news@example.com")
+    header = list_id_header(odd)
+    assert header == '"Ann \\"the\\" <Editor>, \\\\ Co" <weekly.example.com>'
+    assert email.message_from_string(f"List-Id: {header}\n\n", policy=default_policy)["List-Id"] == header
+    plain = DigestList(slug="weekly", name="The Weekly Planet", from_email="news@example.com")
+    assert list_id_header(plain) == "The Weekly Planet <weekly.example.com>"

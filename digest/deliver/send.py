@@ -192,9 +192,17 @@ def _issue(store: Store, issue_id: str) -> _IssueView:
     return _IssueView(digest_list, RenderedIssue.from_json(raw), {})
 
 
+_PHRASE_SPECIALS = frozenset('()<>@,;:\\".[]')
+
+
 def list_id_header(digest_list: DigestList) -> str:
+    """RFC 2919's List-Id: the list's name as a phrase (quoted when it holds a special such
+    as "<" or ","), then <slug.domain>. The name is one line (DigestList checks it)."""
     domain = digest_list.from_email.rsplit("@", 1)[-1]
-    return f"{digest_list.name} <{digest_list.slug}.{domain}>"
+    name = digest_list.name
+    if not _PHRASE_SPECIALS.isdisjoint(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{digest_list.slug}.{domain}>"
 
 
 def build_envelope(
