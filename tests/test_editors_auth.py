@@ -179,6 +179,16 @@ def test_sign_in_attempts_are_limited_per_account_known_or_not(settings, store, 
     assert sign_in(client, ED).status_code == 303  # another account is not held up
 
 
+def test_the_account_limit_counts_every_spelling_of_the_address(settings, store, accounts):
+    """An address with a full-width letter in its domain signs in to the same account (IDNA maps it):
+    it must spend the same account's attempts, or each spelling would be a fresh budget of guesses."""
+    client = make_app(settings.model_copy(update={"login_per_account_per_hour": 3})).test_client()
+    for spelling in ("ada@\uff45xample.com", "ada@e\uff58ample.com", "ADA@EXAMPLE.COM"):
+        assert sign_in(client, spelling, "a wrong password here").status_code == 200
+    r = sign_in(client, "ada@exampl\uff45.com")  # the right password, in yet another spelling, too late
+    assert r.status_code == 429 and session_cookie(client) is None
+
+
 def test_sign_in_attempts_are_limited_per_client_address(settings, store, accounts):
     client = make_app(settings.model_copy(update={"login_per_ip_per_hour": 4})).test_client()
     for i in range(4):

@@ -34,8 +34,8 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from digest import audit
 from digest.addresses import plain_address
-from digest.editors.accounts import authenticate
-from digest.errors import NotFound
+from digest.editors.accounts import account_email, authenticate
+from digest.errors import InvalidInput, NotFound
 from digest.models import DigestList
 from digest.store.accounts import ADMIN, Account
 from digest.store.sessions import Session
@@ -188,7 +188,7 @@ def login() -> tuple[str, int] | Response:
     target = safe_next(request.form.get("next"))
     ip = client_ip()
     wait = max(store.hit_limit("login-ip", ip, settings.login_per_ip_per_hour, 3600),
-               store.hit_limit("login-account", email.lower(), settings.login_per_account_per_hour, 3600))
+               store.hit_limit("login-account", _limit_key(email), settings.login_per_account_per_hour, 3600))
     if wait:
         minutes = max(1, math.ceil(wait / 60))
         text = f"Too many sign-in attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
@@ -211,6 +211,15 @@ def login() -> tuple[str, int] | Response:
     response = redirect(target, 303)
     response.set_cookie(cookie_name(), session_id, httponly=True, samesite="Lax", secure=_secure(), path="/")
     return response
+
+
+def _limit_key(email: str) -> str:
+    """The address's normal form, as authenticate looks the account up: a domain's full-width letters
+    map to ASCII (IDNA), and every spelling of one account must share its limit."""
+    try:
+        return account_email(email)
+    except InvalidInput:  # no account can have it; still one limit per typed string
+        return email.lower()
 
 
 @blueprint.post("/logout")
