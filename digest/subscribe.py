@@ -84,7 +84,7 @@ def spend_client_quota(store: Store, settings: Settings, ip: str) -> None:
     """
     if not ip:
         return
-    wait = store.hit_limit("subscribe-ip", _client_network(ip),
+    wait = store.hit_limit("subscribe-ip", client_network(ip),
                                                  settings.subscribe_per_ip_per_hour, 3600)
     if wait:
         raise RateLimited(wait)
@@ -200,7 +200,8 @@ def _confirm_pending(
     return _send_confirmations(store, settings, sender, digest_list, people, now)
 
 
-def _client_network(ip: str) -> str:
+def client_network(ip: str) -> str:
+    """What limits per client count by: the address, or an IPv6 address's /64 (one host usually has it all)."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

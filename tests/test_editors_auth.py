@@ -198,6 +198,20 @@ def test_sign_in_attempts_are_limited_per_client_address(settings, store, accoun
     assert client.post("/login", data={"email": ADA, "password": PASSWORD}, environ_base=other).status_code == 303
 
 
+def test_an_ipv6_client_is_limited_by_its_network_not_each_address(settings, store, accounts):
+    """One host usually holds a whole /64: an address each guess must not be a fresh limit each."""
+    client = make_app(settings.model_copy(update={"login_per_ip_per_hour": 4})).test_client()
+    for i in range(4):
+        client.post("/login", data={"email": f"guess{i}@example.com", "password": "a wrong password here"},
+                    environ_base={"REMOTE_ADDR": f"2001:db8::{i + 1}"})
+    same_network = {"REMOTE_ADDR": "2001:db8::ffff:1"}
+    r = client.post("/login", data={"email": ADA, "password": PASSWORD}, environ_base=same_network)
+    assert r.status_code == 429 and session_cookie(client) is None
+    other_network = {"REMOTE_ADDR": "2001:db8:0:1::1"}
+    r = client.post("/login", data={"email": ADA, "password": PASSWORD}, environ_base=other_network)
+    assert r.status_code == 303
+
+
 def test_a_session_ends_when_idle_and_at_its_end_however_busy(settings, store, accounts):
     idle = make_app(settings.model_copy(update={"editor_session_idle_minutes": 1 / 60})).test_client()
     sign_in(idle)

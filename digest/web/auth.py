@@ -11,7 +11,7 @@ new password. Each sign-in gets a new id (a planted cookie is worth nothing).
 Every POST of a signed-in page carries the session's CSRF token (a hidden field)
 and must not come from another site's page (Sec-Fetch-Site/Origin: web/signup.py).
 
-Sign-in attempts are limited per client address and per account (typed address,
+Sign-in attempts are limited per client address (an IPv6 client's /64) and per account (typed address,
 known or not); an unknown address and a wrong password get the same answer, in
 about the same time (digest/editors/accounts.py).
 
@@ -39,6 +39,7 @@ from digest.errors import InvalidInput, NotFound
 from digest.models import DigestList
 from digest.store.accounts import ADMIN, Account
 from digest.store.sessions import Session
+from digest.subscribe import client_network
 from digest.web.shared import english, shared
 from digest.web.signup import client_ip, cross_site
 
@@ -187,7 +188,7 @@ def login() -> tuple[str, int] | Response:
     password = request.form.get("password", "")
     target = safe_next(request.form.get("next"))
     ip = client_ip()
-    wait = max(store.hit_limit("login-ip", ip, settings.login_per_ip_per_hour, 3600),
+    wait = max(store.hit_limit("login-ip", client_network(ip), settings.login_per_ip_per_hour, 3600),
                store.hit_limit("login-account", _limit_key(email), settings.login_per_account_per_hour, 3600))
     if wait:
         minutes = max(1, math.ceil(wait / 60))
