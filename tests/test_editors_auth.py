@@ -343,6 +343,25 @@ def test_the_deprecated_editor_credential_reads_but_changes_nothing(settings, st
     assert sign_in(client).status_code == 303 and client.get("/lists").status_code == 200  # accounts work beside it
 
 
+def test_guesses_at_the_deprecated_editor_credential_are_limited_per_client(settings, store, accounts):
+    """HTTP Basic skips the sign-in form: its wrong guesses spend the client's sign-in attempts too,
+    and past the limit even the right credential is refused, as on the form."""
+    import base64
+
+    credential = "editor:a long editor password"
+    app = make_app(settings.model_copy(update={"editor_credential": type(settings.secret_key)(credential),
+                                               "login_per_ip_per_hour": 3}))
+    client = app.test_client()
+    for i in range(4):
+        guess = {"Authorization": "Basic " + base64.b64encode(f"editor:guess number {i}".encode()).decode()}
+        assert client.get("/lists", headers=guess).status_code == 401
+    right = {"Authorization": "Basic " + base64.b64encode(credential.encode()).decode()}
+    assert client.get("/lists", headers=right).status_code == 401  # the right one, too late
+    assert client.get("/lists", headers=right, environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    for _ in range(5):  # the right credential is no guess: a reader using it is not held up
+        assert client.get("/lists", headers=right, environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+
+
 # -- passwords stay secret --------------------------------------------------------------
 
 

@@ -95,14 +95,23 @@ def _from_session() -> tuple[Account | None, Session | None]:
 def _from_editor_credential() -> Account | None:
     """Deprecated EDITOR_CREDENTIAL (HTTP Basic): an admin who can read but change nothing
     (no session, so no CSRF token: every POST is refused)."""
-    credential = shared().settings.editor_credential
+    settings, store = shared().settings, shared().store
+    credential = settings.editor_credential
     auth = request.authorization
     if credential is None or auth is None or auth.type != "basic":
+        return None
+    # Wrong guesses spend the client's sign-in attempts, as the form's do; past the limit not even the
+    # right credential is taken. Right ones are not counted: a browser sends it with every request.
+    network, limit = client_network(client_ip()), settings.login_per_ip_per_hour
+    if store.limit_reached("login-ip", network, limit, 3600):
         return None
     user, _, password = credential.get_secret_value().partition(":")
     ok = hmac.compare_digest((auth.username or "").encode(), user.encode())
     ok &= hmac.compare_digest((auth.password or "").encode(), password.encode())
-    return Account(email="EDITOR_CREDENTIAL", role=ADMIN) if ok else None
+    if not ok:
+        store.hit_limit("login-ip", network, limit, 3600)
+        return None
+    return Account(email="EDITOR_CREDENTIAL", role=ADMIN)
 
 
 def csrf_token() -> str:
