@@ -212,6 +212,25 @@ def test_an_ipv6_client_is_limited_by_its_network_not_each_address(settings, sto
     assert r.status_code == 303
 
 
+def test_a_flood_of_refused_sign_ins_cannot_push_the_editors_records_out(client, store, accounts, monkeypatch):
+    """Anyone can be refused: in the editors' capped log, a few hundred clients' guesses an hour
+    would evict every real sign-in and sign-out. They are kept apart, and /audit shows both."""
+    import digest.store.audit
+
+    monkeypatch.setattr(digest.store.audit, "AUDIT_MAX_ENTRIES", 100)
+    assert sign_in(client).status_code == 303
+    for i in range(500):  # what the sign-in form records for each refused guess
+        audit.record(store, None, f"guess{i}@example.com", audit.SIGN_IN_REFUSED, f"from 192.0.2.{i % 250}")
+    stranger = make_app(client.application.extensions["digest"].settings).test_client()
+    sign_in(stranger, "mallory@example.com", "a wrong password here")
+    assert [(e.account, e.action) for e in audit.entries(store, None)] == [(ADA, "sign-in")]
+    refused = audit.refused_sign_ins(store, count=1000)
+    assert refused[0].account == "mallory@example.com" and 100 <= len(refused) <= 200  # capped too
+    page = client.get("/audit").data.decode()
+    assert "Refused sign-ins" in page and "mallory@example.com" in page
+    assert page.index(ADA) < page.index("Refused sign-ins") < page.index("mallory@example.com")
+
+
 def test_a_session_ends_when_idle_and_at_its_end_however_busy(settings, store, accounts):
     idle = make_app(settings.model_copy(update={"editor_session_idle_minutes": 1 / 60})).test_client()
     sign_in(idle)
@@ -376,8 +395,9 @@ def test_passwords_are_hashed_never_logged_nor_recorded(client, store, accounts,
     for secret in (PASSWORD, "the wrong password, logged?"):
         assert secret not in everything and secret not in " ".join(values)
         assert secret not in caplog.text
-        assert all(secret not in f"{e.account} {e.detail}" for e in audit.entries(store, None))
-    assert "(not an address)" in [e.account for e in audit.entries(store, None)]
+        recorded = audit.entries(store, None) + audit.refused_sign_ins(store)
+        assert all(secret not in f"{e.account} {e.detail}" for e in recorded)
+    assert "(not an address)" in [e.account for e in audit.refused_sign_ins(store)]
 
 
 def test_accounts_are_checked_when_made(store, weekly):

@@ -40,7 +40,7 @@ as P:{articles}:article:id (store/base.py; README, "Data layout"):
                                 shared by every worker (store/hosts.py)
     P:metrics:*, P:obs:*        metrics every process records, workers' and beat's heartbeats (store/metrics.py)
     P:editor:accounts, ...      editor accounts and their sign-in sessions (store/accounts.py, store/sessions.py)
-    P:list:{L}:audit, P:editor:audit  who did what, when (store/audit.py)
+    P:list:{L}:audit, P:editor:audit, P:editor:refused  who did what, when (store/audit.py)
     P:importjob:{id}, ...       web imports' progress and refused rows (store/import_jobs.py); P:editor:notice:{id}
                                 what an editor's action did, across its redirect (store/notices.py)
     P:list:{L}:status_counts    subscribers by status, for the dashboard, kept a minute (store/status_counts.py)

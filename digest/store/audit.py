@@ -1,7 +1,9 @@
 """Who did what, when: the editors' audit log, capped.
 
     P:list:{L}:audit    stream  one entry per editor action on the list: account, action, detail
-    P:editor:audit      stream  actions on no list: sign-ins, sign-outs, refused sign-ins
+    P:editor:audit      stream  actions on no list: sign-ins, sign-outs, accounts, feeds
+    P:editor:refused    stream  refused sign-ins, apart: anyone can add them, so a flood of
+                                them must not push the editors' own records out of their cap
 
 A stream's entry id is its time (milliseconds), so entries need no clock of
 their own and come back in order. MAXLEN keeps the newest AUDIT_MAX_ENTRIES
@@ -34,11 +36,24 @@ class AuditStore(StoreBase):
         return self.key("list", list_slug, "audit") if list_slug else self.key("editor", "audit")
 
     def append_audit(self, list_slug: str | None, account: str, action: str, detail: str) -> None:
-        self.r.xadd(self._audit_key(list_slug), {"account": account, "action": action, "detail": detail},
-                    maxlen=AUDIT_MAX_ENTRIES, approximate=True)
+        self._append(self._audit_key(list_slug), account, action, detail)
+
+    def append_refused_sign_in(self, account: str, action: str, detail: str) -> None:
+        self._append(self.key("editor", "refused"), account, action, detail)
 
     def audit_entries(self, list_slug: str | None, count: int = 200) -> list[AuditEntry]:
         """The newest `count` entries, newest first."""
-        rows = self.r.xrevrange(self._audit_key(list_slug), count=count)
+        return self._entries(self._audit_key(list_slug), count)
+
+    def refused_sign_ins(self, count: int = 200) -> list[AuditEntry]:
+        """The newest `count` refused sign-ins, newest first."""
+        return self._entries(self.key("editor", "refused"), count)
+
+    def _append(self, key: str, account: str, action: str, detail: str) -> None:
+        self.r.xadd(key, {"account": account, "action": action, "detail": detail},
+                    maxlen=AUDIT_MAX_ENTRIES, approximate=True)
+
+    def _entries(self, key: str, count: int) -> list[AuditEntry]:
+        rows = self.r.xrevrange(key, count=count)
         return [AuditEntry(int(entry_id.split("-")[0]) / 1000, f.get("account", ""), f.get("action", ""),
                            f.get("detail", "")) for entry_id, f in rows]

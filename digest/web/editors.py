@@ -40,8 +40,10 @@ def list_audit(slug: str) -> tuple[str, int]:
 
 @blueprint.get("/audit")
 def editors_audit() -> tuple[str, int]:
-    """Sign-ins and sign-outs of every account: admins only."""
+    """Sign-ins and sign-outs of every account, and refused sign-ins apart: admins only."""
     account = current_account()
     if account is None or not account.is_admin:
         abort(404)
-    return editor_page("editor/audit.html", lst=None, entries=audit.entries(shared().store, None))
+    store = shared().store
+    return editor_page("editor/audit.html", lst=None, entries=audit.entries(store, None),
+                       refused=audit.refused_sign_ins(store))
