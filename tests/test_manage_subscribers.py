@@ -164,6 +164,16 @@ def test_search_finds_by_prefix_and_pages_through_a_big_list(ed, store, weekly):
     assert "No address starts with" in ed.get("/lists/weekly/subscribers?q=*").data.decode()  # no glob
 
 
+@pytest.mark.parametrize("cursor", [str(2**64), str(10**30), "-1", "1e3", "\u0661", "x"])
+def test_a_cursor_redis_would_refuse_is_a_clear_400_not_an_error_page(ed, store, weekly, cursor):
+    """The cursor comes from a link anyone can edit; Redis answers an error above 2**64 - 1."""
+    store.add_subscribers("weekly", readers(3, [None]))
+    r = ed.get("/lists/weekly/subscribers", query_string={"q": "reader", "cursor": cursor})
+    assert r.status_code == 400 and "cursor must be a whole number from 0 to 18446744073709551615" in r.text
+    last = ed.get("/lists/weekly/subscribers", query_string={"q": "reader", "cursor": str(2**64 - 1)})
+    assert last.status_code == 200  # the largest cursor Redis takes
+
+
 # -- access --------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from digest.store.base import StoreBase
 from digest.store.subscribers import Record
 
 PAGE_SIZE = 50
+SCAN_CURSOR_LIMIT = 2**64  # HSCAN takes an unsigned 64-bit cursor; any other is an error
 SCAN_BUDGET = 20_000  # entries looked at per page (~10 ms of Redis time)
 _GLOB = str.maketrans({c: f"\\{c}" for c in "*?[]\\"})
 

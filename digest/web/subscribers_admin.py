@@ -29,6 +29,7 @@ from digest.editors.import_jobs import jobs, start_import
 from digest.editors.subscriber_admin import add_subscriber, csv_chunks, search, unsubscribe
 from digest.editors.topic_admin import split_keywords
 from digest.errors import DigestError, InvalidInput
+from digest.store.subscriber_search import SCAN_CURSOR_LIMIT
 from digest.web.auth import current_account, editor_page, editors_only
 from digest.web.manage import acting, error_status, flash_redirect, flashed
 from digest.web.shared import shared
@@ -61,15 +62,21 @@ def _is_admin() -> bool:
 def _page(status: int = 200, **context: object) -> tuple[str, int]:
     store, lst = shared().store, g.editor_list
     query = request.args.get("q", "")[:320]
-    try:
-        cursor = max(0, int(request.args.get("cursor", "0")))
-    except ValueError:
-        cursor = 0
+    cursor = _cursor(request.args.get("cursor", "0"))
     results = search(store, lst.slug, query, cursor) if (query or "q" in request.args) else None
     return editor_page("editor/subscribers.html", status, lst=lst, query=query, results=results,
                        active=store.subscriber_count(lst.slug), imports=jobs(store).import_jobs(lst.slug),
                        may_skip_confirmation=_is_admin() and lst.opt_in == "single", form=request.form,
                        when=when, **flashed(), **context)
+
+
+def _cursor(given: str) -> int:
+    """Where a search page starts: the number a "More results" link carries. Redis takes an
+    unsigned 64-bit cursor and answers an error for any other (which was a 500 page)."""
+    if not (given.isascii() and given.isdigit() and len(given) <= 20 and int(given) < SCAN_CURSOR_LIMIT):
+        abort(400, description=f"cursor must be a whole number from 0 to {SCAN_CURSOR_LIMIT - 1}: "
+                               "follow the page's own \"More results\" link.")
+    return int(given)
 
 
 @blueprint.get("/lists/<slug>/subscribers")
