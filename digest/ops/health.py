@@ -10,10 +10,11 @@ on purpose removes its own heartbeats. Beat's digest.tick records when it ran.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 from kombu import Connection
@@ -31,6 +32,41 @@ WORKER_FRESH_SECONDS = 4 * HEARTBEAT_SECONDS
 # A probe must answer fast: load balancers time out in a few seconds.
 CHECK_TIMEOUT = 2.0
 CHECKS = ("redis", "broker", "workers", "beat")
+# /readyz and /metrics are open to floods, and each broker probe is a new connection (up to
+# CHECK_TIMEOUT with the broker down): its answer is kept this long, per process.
+PROBE_CACHE_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+class RecentAnswer(Generic[T]):
+    """A probe's last answer, kept `seconds` after it came and shared by the process's threads,
+    so a flood of requests costs one probe per interval. One probe runs at a time: meanwhile the
+    others take the previous answer (at most `seconds` + the probe's run old), or wait for this
+    one when there is none yet. A probe that raises is not kept."""
+
+    def __init__(self, probe: Callable[[], T], seconds: float = PROBE_CACHE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._probe, self._seconds, self._clock = probe, seconds, clock
+        self._running = threading.Lock()
+        self._answer: tuple[float, T] | None = None  # (when it came, the answer): replaced whole
+
+    def __call__(self) -> T:
+        answer = self._answer
+        if answer is not None and self._clock() - answer[0] < self._seconds:
+            return answer[1]
+        if not self._running.acquire(blocking=answer is None):
+            assert answer is not None
+            return answer[1]
+        try:
+            answer = self._answer
+            if answer is not None and self._clock() - answer[0] < self._seconds:
+                return answer[1]  # another thread's probe answered while this one waited
+            value = self._probe()
+            self._answer = (self._clock(), value)
+            return value
+        finally:
+            self._running.release()
 
 
 def beat_fresh_seconds(settings: Settings) -> float:
@@ -120,13 +156,14 @@ def check_beat(store: MetricsStore, settings: Settings, now: float) -> Check:
 
 
 def readiness(settings: Settings, client: redis.Redis, names: Iterable[str] = CHECKS,
-              now: float | None = None) -> tuple[bool, dict[str, Any]]:
-    """Run the named checks; (all passed, a report naming the failed ones)."""
+              now: float | None = None, broker: Callable[[], Check] | None = None) -> tuple[bool, dict[str, Any]]:
+    """Run the named checks; (all passed, a report naming the failed ones). `broker`: how to
+    check the broker (the web process passes a RecentAnswer of check_broker)."""
     now = time.time() if now is None else now
     store = MetricsStore(client, settings.redis_prefix)
     run: dict[str, Callable[[], Check]] = {
         "redis": lambda: check_redis(client),
-        "broker": lambda: check_broker(settings),
+        "broker": broker or (lambda: check_broker(settings)),
         "workers": lambda: check_workers(store, now),
         "beat": lambda: check_beat(store, settings, now),
     }

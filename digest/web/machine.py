@@ -7,6 +7,10 @@
                not want to drop it because no sender runs)
     /metrics   Prometheus text; with METRICS_TOKEN set, only for "Authorization: Bearer <token>"
 
+Both are open to anyone who reaches the process, and the broker's answer costs a new
+connection to it: the broker check and the queue depths are each probed at most once per
+PROBE_CACHE_SECONDS per process, whatever the number of requests (health.RecentAnswer).
+
 Answers name no host, port or secret: the details go to the log. The blueprint's
 setup (registered once per app) also points the process's logging at digest's
 formatter (digest/ops/logs.py), so the web process logs like the workers.
@@ -24,7 +28,7 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from digest.ops.health import CHECKS, probe_client, readiness
+from digest.ops.health import CHECKS, Check, RecentAnswer, check_broker, probe_client, readiness
 from digest.ops.logs import configure_logging
 from digest.ops.metrics.exposition import DigestCollector
 from digest.web.shared import shared
@@ -34,10 +38,11 @@ blueprint = Blueprint("machine", __name__)
 
 
 class Machine:
-    """What the machine endpoints keep per app: a Redis client with short timeouts, the registry."""
+    """What the machine endpoints keep per app: a Redis client with short timeouts, the registry,
+    the broker check's recent answer."""
 
-    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
-        self.client, self.registry = client, registry
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry, broker: RecentAnswer[Check]) -> None:
+        self.client, self.registry, self.broker = client, registry, broker
 
 
 @blueprint.record_once
@@ -47,7 +52,8 @@ def _setup(state: BlueprintSetupState) -> None:
     client = probe_client(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DigestCollector(settings, client))
-    state.app.extensions["digest.machine"] = Machine(client, registry)
+    broker = RecentAnswer(lambda: check_broker(settings))
+    state.app.extensions["digest.machine"] = Machine(client, registry, broker)
 
 
 def _machine() -> Machine:
@@ -71,7 +77,8 @@ def readyz() -> tuple[dict[str, Any], int]:
     unknown = [c for c in wanted if c not in CHECKS]
     if unknown or not wanted:
         return {"status": "error", "error": f"checks must be some of {', '.join(CHECKS)}"}, 400
-    ok, report = readiness(shared().settings, _machine().client, dict.fromkeys(wanted))
+    machine = _machine()
+    ok, report = readiness(shared().settings, machine.client, dict.fromkeys(wanted), broker=machine.broker)
     return report, 200 if ok else 503
 
 

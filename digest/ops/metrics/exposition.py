@@ -3,8 +3,9 @@ heartbeats, as one Prometheus collector read at scrape time (digest/web/machine.
 
 A scrape is one pipelined round trip to the store (three HGETALLs), one to read the
 heartbeats, and one connection to the broker for the queue depths (Redis: LLEN of
-each queue's lists; RabbitMQ: a passive queue declare). A broker that does not
-answer leaves the depths out and sets digest_broker_up to 0; the rest is served.
+each queue's lists; RabbitMQ: a passive queue declare), at most once per
+PROBE_CACHE_SECONDS per process (the scrape is open to floods). A broker that does
+not answer leaves the depths out and sets digest_broker_up to 0; the rest is served.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prometheus_client.registry import Collector
 from digest.config import Settings
 from digest.ops import metrics as m
 from digest.ops import queues
-from digest.ops.health import CHECK_TIMEOUT, WORKER_FRESH_SECONDS, broker_transport_options
+from digest.ops.health import CHECK_TIMEOUT, WORKER_FRESH_SECONDS, RecentAnswer, broker_transport_options
 from digest.store.metrics import Labels, MetricsStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class DigestCollector(Collector):
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self.settings = settings
         self.store = MetricsStore(client, settings.redis_prefix)
+        self._depths = RecentAnswer(self._read_depths)
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
@@ -97,17 +99,22 @@ class DigestCollector(Collector):
             tick.add_metric((), ticked)
         yield tick
 
-    def _queue_depths(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily(m.QUEUE_DEPTH, "Tasks waiting in the broker, by queue.", labels=("queue",))
+    def _read_depths(self) -> dict[str, int] | None:
+        """The queues' depths; None when the broker does not answer."""
         try:
-            for queue, n in queue_depths(self.settings, queues.ALL_QUEUES).items():
-                depth.add_metric((queue,), n)
-            up = 1.0
+            return queue_depths(self.settings, queues.ALL_QUEUES)
         except Exception as exc:  # kombu's, the transport's and socket errors alike
             log.warning("metrics: the broker does not answer: %s", exc)
-            up = 0.0
+            return None
+
+    def _queue_depths(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(m.QUEUE_DEPTH, "Tasks waiting in the broker, by queue.", labels=("queue",))
+        depths = self._depths()
+        for queue, n in (depths or {}).items():
+            depth.add_metric((queue,), n)
         yield depth
-        yield _gauge("digest_broker_up", "1 when the broker answered this scrape.", up)
+        yield _gauge("digest_broker_up", "1 when the broker answered its latest probe (at most PROBE_CACHE_SECONDS "
+                     "old).", 0.0 if depths is None else 1.0)
 
 
 def queue_depths(settings: Settings, names: Iterable[str]) -> dict[str, int]:
