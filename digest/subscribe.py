@@ -4,7 +4,7 @@ What a request to subscribe does, by the address's state on the list:
 
     state                     what happens                                 mail
     not on the list           a pending record with the consent evidence   a confirmation
-    pending                   its choices and evidence updated             the confirmation again
+    pending                   left as it is; the request is kept aside     a confirmation
     unsubscribed              left as it is; the request is kept aside     a confirmation
     active, paused            nothing                                      none
     bounced, complained, suppressed, or on the suppression list
@@ -21,8 +21,16 @@ The confirmation email carries no text of the asker's: not the name (it would go
 into a To: header and a stranger's mailbox), only the list's own words and the
 link, so the form cannot be used to send spam to third parties.
 
+Anyone may ask for any address, so what a request asks for is a stranger's
+word until the mailbox's owner says otherwise. Each link confirms the choices of
+the request it was mailed for (store/optin.py), never those of a later request,
+whoever made it. And the link's page (`review`) shows the reader what confirming
+stores (the name that will greet them, the topics, the language) in a form they
+may change or clear: the confirming POST carries the reader's own choices, and
+only they are stored.
+
 Confirming (a POST from the link's page: scanners only GET) activates the
-request the link names (store/optin.py): a link confirms once, expires after
+request the link names: a link confirms once, expires after
 CONFIRM_TOKEN_DAYS, and never activates a suppressed, bounced or complained
 address. The web form always uses double opt-in; a list's `opt_in = "single"`
 is for imports of people who consented elsewhere (recorded as such by the import).
@@ -146,14 +154,14 @@ def carry_out(store: Store, settings: Settings, sender: Sender, asked: Subscript
     if not _address_quota(store, settings, address):
         log.info("list %s: confirmation to an address held back (daily limit)", list_slug)
         return
-    locale = choices["locale"] or (current.locale if current is not None else None)
-    record = Subscriber(email=address, name=choices["name"], topics=choices["topics"], status="pending",
-                        locale=locale, source=choices["source"], ip=choices["ip"], created_at=asked.at)
-    pending = current is None or current.status == "pending"
-    if pending:  # the record holds the request; created_at stays the first ask's (add_subscribers keeps it)
-        store.add_subscriber(list_slug, record)
-    _send_confirmations(store, settings, sender, asked.digest_list, [(record, None if pending else choices)],
-                        asked.at)
+    if current is None:  # the record holds the first request; a later one goes with its own link
+        current = Subscriber(email=address, name=choices["name"], topics=choices["topics"], status="pending",
+                             locale=choices["locale"], source=choices["source"], ip=choices["ip"],
+                             created_at=asked.at)
+        store.add_subscriber(list_slug, current)
+        _send_confirmations(store, settings, sender, asked.digest_list, [(current, None)], asked.at)
+    else:  # pending or unsubscribed: the record stays as it is, whoever asks (module docstring)
+        _send_confirmations(store, settings, sender, asked.digest_list, [(current, choices)], asked.at)
 
 
 def send_confirmations(
@@ -276,43 +284,100 @@ def _confirmation_email(
 
 # -- confirming ----------------------------------------------------------------
 
-def confirm(store: Store, settings: Settings, token: str, now: datetime | None = None) -> Confirmed:
-    """Activate the request a confirmation link names.
+class LinkDead(InvalidInput):
+    """The request behind a link is over for good (the address left the list, or may never be mailed)."""
 
-    InvalidInput: forged, expired (links.ExpiredLink), already used by someone no longer
-    subscribed, or an address that may never be mailed. NotFound: the list is gone.
+    def __init__(self, message: str, list_slug: str, email: str) -> None:
+        super().__init__(message)
+        self.list_slug, self.email = list_slug, email
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What confirming stores besides the consent: the greeting's name, the topics, the language."""
+
+    name: str
+    topics: list[str] | None  # None: every topic, later ones too
+    locale: str | None  # None: the list's
+
+
+@dataclass
+class Review:
+    """What a confirmation link would do, as its page shows it before the reader confirms."""
+
+    digest_list: DigestList
+    subscriber: Subscriber
+    already: bool  # they get mail already: confirming changes nothing
+    choices: Choices  # what confirming stores unless the reader changes it
+    evidence: dict[str, Any] | None  # the link's request (source, ip), None: the record's
+
+
+def review(store: Store, settings: Settings, token: str, now: datetime | None = None) -> Review:
+    """What confirming `token` would store, changing nothing (the link's page, GET /c/<token>).
+
+    InvalidInput as `confirm` raises it: forged, expired (links.ExpiredLink), used, or
+    LinkDead (the address was removed, or may never be mailed). NotFound: the list is gone.
     """
-    now = now or utcnow()
     link = read_confirm_token(settings, token, now)
     digest_list = store.get_list(link.list_slug)
-    request = store.open_request_of(link.list_slug, link.email)
     try:
         sub = store.get_subscriber(link.list_slug, link.email)
     except NotFound:
-        store.close_request(link.list_slug, link.email)
-        raise InvalidInput("this confirmation link is no longer valid: the address was removed from the list; "
-                           "subscribe again") from None
+        raise LinkDead("this confirmation link is no longer valid: the address was removed from the list; "
+                       "subscribe again", link.list_slug, link.email) from None
     if store.suppressed([sub.email])[0] or sub.status in NEVER_MAILED:
-        store.close_request(link.list_slug, link.email)
-        raise InvalidInput("this address cannot be subscribed to this list")
+        raise LinkDead("this address cannot be subscribed to this list", link.list_slug, link.email)
     if sub.status in GETTING_MAIL:
-        store.close_request(link.list_slug, link.email)
-        return Confirmed(digest_list, sub, already=True)
-    if request is None or request["nonce"] != link.nonce:
+        return Review(digest_list, sub, True, Choices(sub.name, sub.topics, sub.locale), None)
+    is_open, asked = store.link_choices(link.list_slug, link.email, link.nonce)
+    if not is_open:
         raise InvalidInput("this confirmation link was already used: to subscribe again, use the form")
-    update: dict[str, Any] = {"status": "active", "consent": "double-opt-in", "confirmed_at": now,
-                              "paused_until": None}
-    topics = sub.topics
-    if choices := request.get("choices"):  # an unsubscribed reader's new request
-        topics = choices.get("topics")
-        update |= {"name": choices.get("name", sub.name), "locale": choices.get("locale") or sub.locale,
-                   "source": choices.get("source", ""), "ip": choices.get("ip", "")}
-    if topics is not None:  # topics the list dropped since the request stay dropped
+    if asked:  # the choices of the request this link was mailed for
+        choices = Choices(asked.get("name") or "", asked.get("topics"), asked.get("locale") or sub.locale)
+    else:  # the record's: a new address's first request, or an editor's
+        choices = Choices(sub.name, sub.topics, sub.locale)
+    if choices.topics is not None:  # topics the list dropped since the request stay dropped
         allowed = set(store.list_topics(digest_list))
-        update["topics"] = [t for t in topics if t in allowed] or None
-    store.add_subscribers(link.list_slug, [sub.model_copy(update=update)], reactivate=True)
-    store.close_request(link.list_slug, link.email)
-    return Confirmed(digest_list, store.get_subscriber(link.list_slug, link.email), already=False)
+        choices = Choices(choices.name, [t for t in choices.topics if t in allowed] or None, choices.locale)
+    return Review(digest_list, sub, False, choices, asked or None)
+
+
+def confirm(
+    store: Store, settings: Settings, token: str, now: datetime | None = None, *, name: object = None,
+    topics: Iterable[str] | None = None, locale: object = None,
+) -> Confirmed:
+    """Activate the request a confirmation link names, with the reader's own choices.
+
+    `name`, `topics` and `locale` are what the reader chose on the link's page (None:
+    what `review` shows, the link's request); InvalidField for a bad one, nothing stored.
+    Otherwise InvalidInput and NotFound as `review` says.
+    """
+    now = now or utcnow()
+    try:
+        seen = review(store, settings, token, now)
+    except LinkDead as exc:
+        store.close_request(exc.list_slug, exc.email)
+        raise
+    digest_list, sub = seen.digest_list, seen.subscriber
+    if seen.already:
+        store.close_request(digest_list.slug, sub.email)
+        return Confirmed(digest_list, sub, already=True)
+    chosen = seen.choices
+    if name is not None:
+        chosen = Choices(_valid_name(name), chosen.topics, chosen.locale)
+    if topics is not None:
+        chosen = Choices(chosen.name, _valid_topics(store, digest_list, list(topics)), chosen.locale)
+    if locale is not None:
+        chosen = Choices(chosen.name, chosen.topics, _valid_locale(locale) or chosen.locale)
+    update: dict[str, Any] = {"status": "active", "consent": "double-opt-in", "confirmed_at": now,
+                              "paused_until": None, "name": chosen.name, "topics": chosen.topics,
+                              "locale": chosen.locale if chosen.locale != (sub.locale or digest_list.locale)
+                              else sub.locale}
+    if seen.evidence is not None:  # the consent evidence of the request this link was mailed for
+        update |= {"source": seen.evidence.get("source", ""), "ip": seen.evidence.get("ip", "")}
+    store.add_subscribers(digest_list.slug, [sub.model_copy(update=update)], reactivate=True)
+    store.close_request(digest_list.slug, sub.email)
+    return Confirmed(digest_list, store.get_subscriber(digest_list.slug, sub.email), already=False)
 
 
 # -- the reader's own choices ---------------------------------------------------

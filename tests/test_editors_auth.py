@@ -333,8 +333,10 @@ def test_public_pages_stay_open_signed_out(settings, store, weekly):
     client = app.test_client()
     store.add_subscriber("weekly", Subscriber(email="alice@example.com"))
     token = make_token(settings, "weekly", "alice@example.com")
+    store.add_subscriber("weekly", Subscriber(email="bob@example.com", status="pending"))
+    nonce = store.open_request("weekly", "bob@example.com", None, 3600)  # the page shows the open request
     confirm = make_confirm_token(settings, "weekly", "bob@example.com",
-                                 datetime.now(timezone.utc) + timedelta(days=1), "n1")
+                                 datetime.now(timezone.utc) + timedelta(days=1), nonce)
     for path in ("/s/weekly", f"/u/{token}", f"/p/{token}", f"/c/{confirm}", "/archive/weekly", "/healthz",
                  "/login"):
         r = client.get(path)

@@ -304,10 +304,10 @@ def test_one_address_gets_few_confirmations_a_day_and_the_answer_never_says(sett
     answers = [client.post("/api/lists/weekly/subscribe", json={"email": "ivy@example.com"}) for _ in range(5)]
     assert {(r.status_code, r.data) for r in answers} == {(202, b'{"status":"check your inbox"}\n')}
     assert outbox.mailed() == ["ivy@example.com", "ivy@example.com"]
-    # the two links are for one request: both work
-    first, second = (e.recipients[0].substitutions for e in outbox.envelopes)
-    assert read_confirm_token(settings, next(iter(first.values()))).nonce == \
-        read_confirm_token(settings, next(iter(second.values()))).nonce
+    # the two links are for one request, each with its own nonce (what it confirms): both work
+    first, second = (next(iter(e.recipients[0].substitutions.values())) for e in outbox.envelopes)
+    assert read_confirm_token(settings, first).nonce != read_confirm_token(settings, second).nonce
+    assert [client.get(f"/c/{t}").status_code for t in (first, second)] == [200, 200]
 
 
 def test_one_mailbox_gets_few_confirmations_a_day_however_its_address_is_spelt(settings, store, outbox, weekly):
@@ -330,8 +330,8 @@ def test_opening_the_link_asks_and_only_the_button_confirms(client, store, setti
     post_form(client, "jo@example.com", name="Jo", topics=["space", "climate"])
     token = confirm_token_in(settings, "jo@example.com")
     page = client.get(f"/c/{token}")
-    assert page.status_code == 200 and b'<form method="post"><button type="submit">Confirm my subscription' \
-        in page.data and b"jo\xe2\x80\xa2@example.com" in page.data
+    assert page.status_code == 200 and b'<button type="submit">Confirm my subscription' in page.data
+    assert b"jo\xe2\x80\xa2@example.com" in page.data and b'id="name" name="name"' in page.data
     assert store.get_subscriber("weekly", "jo@example.com").status == "pending"
     done = client.post(f"/c/{token}")
     assert done.status_code == 200 and b"You are subscribed" in done.data
@@ -355,6 +355,116 @@ def test_an_unsubscribed_reader_comes_back_only_by_confirming(client, store, set
     sub = store.get_subscriber("weekly", "kim@example.com")
     assert (sub.status, sub.name, sub.topics, sub.ip, sub.consent) == ("active", "Kim B", ["space"],
                                                                        "203.0.113.50", "double-opt-in")
+
+
+STRANGER = "198.51.100.66"
+
+
+def test_a_strangers_later_request_does_not_change_what_the_readers_link_confirms(client, store, settings,
+                                                                                  outbox, weekly):
+    """Anyone may post the form for Amy's address: her own link confirms her own choices."""
+    post_form(client, "amy@example.com", name="Amy", topics=["space"])
+    hers = confirm_token_in(settings, "amy@example.com")
+    post_form(client, "amy@example.com", ip=STRANGER, name="Mallory's friend", topics=["markets"])
+    client.post("/api/lists/weekly/subscribe", json={"email": "amy@example.com", "name": "Mallory",
+                                                     "topics": ["markets"], "locale": "de"},
+                environ_base={"REMOTE_ADDR": STRANGER})
+    sub = store.get_subscriber("weekly", "amy@example.com")
+    assert (sub.status, sub.name, sub.topics, sub.locale, sub.ip) == ("pending", "Amy", ["space"], None,
+                                                                      "203.0.113.7")
+    page = client.get(f"/c/{hers}").data.decode()
+    assert '<html lang="en">' in page and 'value="Amy"' in page and "Mallory" not in page
+    assert page.count(" checked") == 1 and 'value="space" checked' in page
+    assert client.post(f"/c/{hers}").status_code == 200
+    sub = store.get_subscriber("weekly", "amy@example.com")
+    assert (sub.status, sub.name, sub.topics, sub.locale, sub.ip) == ("active", "Amy", ["space"], None,
+                                                                      "203.0.113.7")
+
+
+def test_a_strangers_request_does_not_ride_on_an_unsubscribed_readers_link(client, store, settings, outbox,
+                                                                          weekly):
+    store.add_subscriber("weekly", Subscriber(email="kim@example.com", name="Kim", topics=["markets"]))
+    store.unsubscribe("weekly", "kim@example.com")
+    post_form(client, "kim@example.com", name="Kim B", topics=["space"], ip="203.0.113.50")
+    hers = confirm_token_in(settings, "kim@example.com")
+    post_form(client, "kim@example.com", name="Mallory", topics=["markets"], ip=STRANGER)
+    theirs = confirm_token_in(settings, "kim@example.com")
+    assert 'value="Mallory"' in client.get(f"/c/{theirs}").data.decode()  # the later link shows its own
+    assert "Mallory" not in client.get(f"/c/{hers}").data.decode()
+    assert client.post(f"/c/{hers}").status_code == 200
+    sub = store.get_subscriber("weekly", "kim@example.com")
+    assert (sub.status, sub.name, sub.topics, sub.ip) == ("active", "Kim B", ["space"], "203.0.113.50")
+    assert b"You are subscribed" in client.post(f"/c/{theirs}").data  # closed: it changes nothing now
+    assert store.get_subscriber("weekly", "kim@example.com") == sub
+
+
+def test_the_page_shows_a_strangers_choices_escaped_and_stores_the_readers_own(client, store, settings, outbox,
+                                                                              weekly):
+    """With no request of hers, a stranger's name would greet Ann: the page shows it and she clears it."""
+    client.post("/api/lists/weekly/subscribe", json={"email": "ann@example.com", "topics": ["markets"],
+                "name": '<b>Win</b> "big" at spam.example', "locale": "fr"}, environ_base={"REMOTE_ADDR": STRANGER})
+    token = confirm_token_in(settings, "ann@example.com")
+    page = client.get(f"/c/{token}").data.decode()
+    assert '<html lang="fr">' in page and "Nom dans la salutation (facultatif)" in page
+    assert 'value="&lt;b&gt;Win&lt;/b&gt; &#34;big&#34; at spam.example"' in page
+    assert "« Bonjour &lt;b&gt;Win&lt;/b&gt; &#34;big&#34; at spam.example, voici votre semaine. »" in page
+    assert "<b>Win" not in page and page.count(" checked") == 1 and 'value="markets" checked' in page
+    assert '<option value="fr" lang="fr" selected>' in page
+    assert '<label for="name">' in page and 'aria-describedby="name-hint"' in page and "<script" not in page
+    assert store.get_subscriber("weekly", "ann@example.com").status == "pending"
+    form = {"review": "1", "name": "", "topics": ["space", "climate"], "locale": "en"}
+    done = client.post(f"/c/{token}", data=form)
+    assert done.status_code == 200 and b"You are subscribed" in done.data and b'<html lang="en">' in done.data
+    sub = store.get_subscriber("weekly", "ann@example.com")
+    assert (sub.status, sub.name, sorted(sub.topics), sub.locale) == ("active", "", ["climate", "space"], "en")
+
+
+def test_a_bad_choice_on_the_page_is_shown_again_and_confirms_nothing(client, store, settings, outbox, weekly):
+    post_form(client, "bea@example.com", name="Bea", topics=["space"])
+    token = confirm_token_in(settings, "bea@example.com")
+    r = client.post(f"/c/{token}", data={"review": "1", "name": "Beatrix", "locale": "en"})  # no topic
+    page = r.data.decode()
+    assert r.status_code == 400 and 'role="alert"' in page and "Choose at least one topic." in page
+    assert 'value="Beatrix"' in page and " checked" not in page
+    r = client.post(f"/c/{token}", data={"review": "1", "name": "x" * 201, "topics": ["space"]})
+    assert r.status_code == 400 and 'aria-invalid="true"' in r.data.decode()
+    sub = store.get_subscriber("weekly", "bea@example.com")
+    assert (sub.status, sub.name) == ("pending", "Bea")
+    assert client.post(f"/c/{token}", data={"review": "1", "name": "Beatrix", "topics": ["space"]}).status_code == 200
+    assert store.get_subscriber("weekly", "bea@example.com").name == "Beatrix"
+
+
+def test_a_cross_site_post_cannot_confirm_for_the_reader(client, store, settings, outbox, weekly):
+    post_form(client, "cy@example.com", name="Cy")
+    token = confirm_token_in(settings, "cy@example.com")
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = client.post(f"/c/{token}", data={"review": "1", "name": "Mallory", "topics": ["space"]},
+                        headers=headers)
+        assert r.status_code == 403
+    assert store.get_subscriber("weekly", "cy@example.com").status == "pending"
+    r = client.post(f"/c/{token}", data={"review": "1", "name": "Cy", "topics": ["space"]},
+                    headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200 and store.get_subscriber("weekly", "cy@example.com").name == "Cy"
+
+
+def test_each_link_keeps_its_own_choices_and_links_mailed_before_still_work(store, settings, weekly):
+    import json
+
+    from digest.store.optin import MAX_LINKS
+
+    store.add_subscriber("weekly", Subscriber(email="dee@example.com", status="unsubscribed"))
+    key = store._request_key("weekly", "dee@example.com")
+    store.r.set(key, json.dumps({"nonce": "old", "choices": {"name": "Dee", "topics": ["space"]}}), ex=600)
+    later = store.open_request("weekly", "dee@example.com", {"name": "Mallory", "topics": None}, 600)
+    assert store.link_choices("weekly", "dee@example.com", "old") == (True, {"name": "Dee", "topics": ["space"]})
+    assert store.link_choices("weekly", "dee@example.com", later) == (True, {"name": "Mallory", "topics": None})
+    old = make_confirm_token(settings, "weekly", "dee@example.com", datetime.now(timezone.utc) + timedelta(1), "old")
+    done = confirm(store, settings, old)
+    assert (done.subscriber.status, done.subscriber.name, done.subscriber.topics) == ("active", "Dee", ["space"])
+    assert store.link_choices("weekly", "dee@example.com", later) == (False, None)  # confirming closed them all
+    nonces = [store.open_request("weekly", "eve@example.com", None, 600) for _ in range(MAX_LINKS + 1)]
+    assert [store.link_choices("weekly", "eve@example.com", n)[0] for n in (nonces[0], nonces[1], nonces[-1])] == \
+        [False, True, True]  # the newest MAX_LINKS links
 
 
 def test_a_used_link_does_not_bring_back_someone_who_left(client, store, settings, outbox, weekly):
@@ -381,7 +491,7 @@ def test_expired_links_say_so_and_change_nothing(client, store, settings, outbox
     token = confirm_token_in(settings, "max@example.com")
     with pytest.raises(ExpiredLink, match="expired"):
         confirm(store, settings, token, now=datetime.now(timezone.utc) + timedelta(days=7, seconds=1))
-    nonce = store.open_request_of("weekly", "max@example.com")["nonce"]
+    nonce = read_confirm_token(settings, token).nonce
     stale = make_confirm_token(settings, "weekly", "max@example.com", datetime.now(timezone.utc) - timedelta(1), nonce)
     for method in (client.get, client.post):
         r = method(f"/c/{stale}")

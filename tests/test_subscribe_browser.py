@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest.web import create_app
+from tests.test_editor_a11y import serious_findings
 from tests.test_web_browser import pytestmark, serve  # noqa: F401 (marks: needs Chromium)
 
 
@@ -40,14 +41,19 @@ def test_a_reader_subscribes_and_confirms_by_clicking(site, browser, store, sett
     page.goto(link.replace(settings.base_url, site))  # BASE_URL is the public name of this server
     button = page.get_by_role("button", name="Confirm my subscription")
     assert button.is_visible()
+    name = page.get_by_label("Name in the greeting (optional)")  # what will greet her, hers to change
+    assert name.input_value() == "Nora" and "Hello Nora, here is your week." in page.content()
+    assert not page.get_by_label("Markets").is_checked() and page.get_by_label("Space").is_checked()
+    assert serious_findings(page) == []
     assert store.get_subscriber("weekly", "nora@example.com").status == "pending"  # opening changed nothing
     page.reload()  # nor does opening it again, as a link scanner would
     assert store.get_subscriber("weekly", "nora@example.com").status == "pending"
 
+    name.fill("Nora K")
     button.click()
     assert "You are subscribed" in page.get_by_role("status").inner_text()
     sub = store.get_subscriber("weekly", "nora@example.com")
-    assert (sub.status, sub.name, sub.consent, sub.source, sub.ip) == ("active", "Nora", "double-opt-in", "form",
+    assert (sub.status, sub.name, sub.consent, sub.source, sub.ip) == ("active", "Nora K", "double-opt-in", "form",
                                                                        "127.0.0.1")
     assert sub.confirmed_at is not None and sub.confirmed_at >= started and sub.created_at >= started
     assert sorted(sub.topics) == ["climate", "more", "space"]

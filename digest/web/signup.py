@@ -4,7 +4,11 @@
 per client and per address, with a honeypot (digest/subscribe.py has the rules);
 /c/<token> acts on the request its signed link names. Confirm: GET only asks,
 since link scanners open every link in a message and must not subscribe anyone;
-POST acts.
+POST acts. Anyone may have asked for the address, so GET shows what confirming
+stores (the name that will greet the reader, the topics, the language) in a form
+the reader may change or clear, and POST stores what that form carries. The link
+is its credential, as on /u and /p; a cross-site POST is refused as below, so no
+other site's page can choose for a reader who follows a link there.
 
 The subscribe form has no CSRF token, on purpose: there is no session
 whose authority a forged request could borrow, and what a POST does (a pending
@@ -33,9 +37,9 @@ from digest.deliver import make_sender
 from digest.deliver.base import Sender
 from digest.errors import InvalidField, InvalidInput, NotFound, TransportError
 from digest.links import ExpiredLink, make_token, read_confirm_token
-from digest.models import DigestList
-from digest.subscribe import RateLimited, carry_out, check_request, confirm, spend_client_quota
-from digest.web.public import field_error, notice, page, speak, use_list
+from digest.models import LOCALES, DigestList
+from digest.subscribe import RateLimited, Review, carry_out, check_request, confirm, review, spend_client_quota
+from digest.web.public import LANGUAGES, field_error, notice, page, speak, use_list
 from digest.web.shared import mask_email, message_page, shared
 
 log = logging.getLogger(__name__)
@@ -250,28 +254,59 @@ def _link_problem(exc: InvalidInput, token: str) -> tuple[str, int]:
     return notice(digest_list.name, _(text), 400, link=f"/s/{digest_list.slug}", link_text=_("Subscribe again"))
 
 
+def _review_page(seen: Review, token: str, status: int = 200, *, name: str | None = None,
+                 chosen: set[str] | None = None, locale: str | None = None, error_field: str | None = None,
+                 ) -> tuple[str, int]:
+    """The link's page: what confirming stores, in a form the reader may change (module docstring)."""
+    digest_list = seen.digest_list
+    topics = _topic_choices(digest_list)
+    if chosen is None:
+        chosen = set(seen.choices.topics or [slug for slug, _ in topics])
+    return page("confirm.html", status, email=mask_email(seen.subscriber.email), review=not seen.already,
+                name=seen.choices.name if name is None else name, topics=topics, chosen=chosen,
+                locale=locale or seen.choices.locale or digest_list.locale, languages=LANGUAGES, locales=LOCALES,
+                error=field_error(error_field) if error_field else None, error_field=error_field)
+
+
 @blueprint.get("/c/<token>")
 def confirm_form(token: str) -> tuple[str, int]:
-    """Asks only: opening the link (as scanners do) confirms nothing."""
+    """Asks only: opening the link (as scanners do) confirms nothing. Shows what confirming
+    stores, the request's choices, for the reader to keep, change or clear."""
+    app = shared()
+    try:
+        seen = review(app.store, app.settings, token)
+    except InvalidInput as exc:
+        return _link_problem(exc, token)
+    use_list(seen.digest_list.slug)
+    speak(seen.choices.locale or seen.digest_list.locale)
+    return _review_page(seen, token)
+
+
+@blueprint.post("/c/<token>")
+def confirm_subscription(token: str) -> tuple[str, int]:
+    """Confirms with what the page's form carries: the reader's own choices. A POST without
+    the form's fields (`review`) confirms what the page would have shown."""
     app = shared()
     try:
         link = read_confirm_token(app.settings, token)
     except InvalidInput as exc:
         return _link_problem(exc, token)
     digest_list = use_list(link.list_slug)
+    if cross_site():  # a page elsewhere holding the link must not choose for the reader
+        return notice(digest_list.name, g.gettext("Please use the form on this site to subscribe."), 403)
+    form = request.form
+    chosen: dict[str, Any] = {}
+    if form.get("review"):
+        chosen = {"name": form.get("name", ""), "locale": form.get("locale") or None,
+                  "topics": form.getlist("topics") if _topic_choices(digest_list) else None}
     try:
-        sub = app.store.get_subscriber(link.list_slug, link.email)
-        speak(sub.locale or digest_list.locale)
-    except NotFound:
-        pass
-    return page("confirm.html", email=mask_email(link.email))
-
-
-@blueprint.post("/c/<token>")
-def confirm_subscription(token: str) -> tuple[str, int]:
-    app = shared()
-    try:
-        done = confirm(app.store, app.settings, token)
+        done = confirm(app.store, app.settings, token, **chosen)
+    except InvalidField as exc:
+        seen = review(app.store, app.settings, token)
+        speak(seen.choices.locale or digest_list.locale)
+        return _review_page(seen, token, 400, name=chosen["name"], chosen=set(form.getlist("topics")),
+                            locale=form.get("locale") if form.get("locale") in LOCALES else None,
+                            error_field=exc.field)
     except InvalidInput as exc:
         return _link_problem(exc, token)
     sub = done.subscriber
@@ -282,5 +317,3 @@ def confirm_subscription(token: str) -> tuple[str, int]:
                                             email=mask_email(sub.email)), ok=True,
                    link=f"/p/{make_token(app.settings, done.digest_list.slug, sub.email)}",
                    link_text=_("Choose your topics"))
-
-
