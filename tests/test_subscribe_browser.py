@@ -32,10 +32,10 @@ def test_a_reader_subscribes_and_confirms_by_clicking(site, browser, store, sett
     page.get_by_label("Markets").uncheck()
     page.get_by_role("button", name="Subscribe").click()
     assert "check" not in page.url and "Almost done" in page.get_by_role("status").inner_text()
-    assert store.get_subscriber("weekly", "nora@example.com").status == "pending"
 
     message = message_from_bytes(_arrived(settings.outbox_dir / "mail" / "nora@example.com.eml"),
                                  policy=policy.default)
+    assert store.get_subscriber("weekly", "nora@example.com").status == "pending"  # written before the mail
     html = message.get_body(("html",)).get_content()
     link = re.search(r'href="(https://digest\.example/c/[^"]+)"', html).group(1)
     page.goto(link.replace(settings.base_url, site))  # BASE_URL is the public name of this server
