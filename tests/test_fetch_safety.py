@@ -477,11 +477,11 @@ def test_the_collect_task_has_time_limits_above_the_deadline_and_below_the_visib
 def test_a_visibility_timeout_shorter_than_a_collection_is_reported_at_start_up(settings, caplog):
     from digest.celery_app import check_visibility_timeout, make_celery
 
-    assert check_visibility_timeout(settings) is None  # defaults: 3600 s against 150 s
+    assert check_visibility_timeout(settings) is None  # defaults: 3600 s against 210 s
     short = settings.model_copy(update={"visibility_timeout": 100})
     with caplog.at_level("WARNING", logger="digest.celery_app"):
         make_celery(short)
-    assert "VISIBILITY_TIMEOUT (100 s) is not longer than a feed collection's time limit (150 s" in caplog.text
+    assert "VISIBILITY_TIMEOUT (100 s) is not longer than a feed collection's time limit (210 s" in caplog.text
 
 
 # -- the decoded body is capped while it streams -----------------------------------------------

@@ -11,6 +11,7 @@ its charset only in a <meta>.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from html import escape
@@ -27,6 +28,7 @@ from digest.collect.parse import RawEntry, parse_feed
 from digest.errors import DigestError
 from digest.issue import next_issue
 from digest.models import Article, Feed
+from digest.ops.queues import COLLECT_PROCESSING_SECONDS, collect_time_limits
 from digest.store import Store
 from tests.factories import file_as
 from tests.feedserver import FeedServer
@@ -277,6 +279,31 @@ def test_after_three_failures_in_a_row_the_rest_wait_for_the_next_collection(sto
     result = collect_feed(store, settings, "wire")
     assert (result.error, result.new, result.full_text_failed) == (None, 6, 3)
     assert [p for p, _ in server.requests if p.startswith("/gone/")] == ["/gone/0", "/gone/1", "/gone/2"]
+
+
+def test_slow_article_pages_share_one_deadline_and_the_feed_is_still_collected(store, settings, site):
+    """Article pages are anyone's (a link blog links to pages it does not own): each answering just
+    within FETCH_DEADLINE must not add up past the collect task's time limit, which would stop the
+    whole feed (nothing stored, no error recorded) at every collection."""
+    paths = [f"/slow/{n}/" for n in range(8)]
+    for path in paths:
+        site.route(path, page("wordpress-glaciers.html"), headers={"Content-Type": "text/html"}, delay=0.4)
+    feed = rss(*({"title": f"Story {n}", "link": site.url(p), "description": f"Teaser {n}…", "days": str(n + 1)}
+                 for n, p in enumerate(paths)))
+    add(store, "wire", site.route("/feed.xml", feed))
+    quick = settings.model_copy(update={"fetch_deadline": 0.5})
+    started = time.monotonic()
+    result = collect_feed(store, quick, "wire")
+    elapsed = time.monotonic() - started
+    # The feed (fast) and the pages together (one deadline, and extracting what came), not up to a
+    # deadline per page (8 x 0.4 s and more).
+    assert elapsed < 2.2, elapsed
+    assert (result.error, result.new) == (None, 8)
+    assert 1 <= result.full_text < 8  # the pages read in time give their text; the rest keep the teaser
+    assert articles(store)[paths[7]].summary_text == "Teaser 7…"
+    # and the collect task's limits leave room for the feed's deadline and the pages' one
+    soft, _ = collect_time_limits(quick)
+    assert soft >= 2 * quick.fetch_deadline + COLLECT_PROCESSING_SECONDS
 
 
 def test_a_page_that_is_not_html_over_the_caps_or_empty_is_refused_with_its_reason(settings, server):

@@ -121,12 +121,14 @@ def _retry_after(value: str | None) -> float | None:
 
 def fetch_feed(
     client: httpx.Client, url: str, *, etag: str | None = None, last_modified: str | None = None,
-    max_bytes: int, host_wait: float | None = None,
+    max_bytes: int, host_wait: float | None = None, deadline: float | None = None,
 ) -> FetchResult:
     """GET `url` (any URL, not only feeds) within the client's deadline, at most `max_bytes` decoded.
 
     `host_wait`: how long to wait for a slot of the URL's host when the client has
     a gate (default: the client's `host_wait`); HostBusy when none came in time.
+    `deadline`: seconds for this fetch when shorter than the client's (what is left
+    of a budget that several fetches share).
     """
     if url.startswith(SAMPLE_SCHEME):  # a bundled sample (digest/samples): read, not fetched
         try:
@@ -135,6 +137,8 @@ def fetch_feed(
             raise FetchError(str(exc)) from None
         return FetchResult(status=200, final_url=url, content=content, content_type=content_type)
     seconds = getattr(client, "fetch_deadline", None)
+    if deadline is not None:
+        seconds = deadline if seconds is None else min(seconds, deadline)
     try:
         target = httpx.URL(url)
         check_url(target)

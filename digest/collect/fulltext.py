@@ -16,10 +16,15 @@ Which entries (Feed.full_text):
 Either way only entries with an http(s) link, that the store has not seen (an
 article is deduplicated by URL, so a page is extracted once), newest first, at
 most FULLTEXT_MAX_PAGES per feed per collection, and each page once per
-collection. A page that fails to fetch or to extract, or that gives less text
-than the feed, leaves the feed's own text: it is logged and counted, never an
-error of the feed. After MAX_FAILURES failures in a row the feed's remaining
-pages wait for the next collection (its site is probably down).
+collection. The pages of one collection share one FETCH_DEADLINE between them
+(waiting for their hosts' slots included): pages are anyone's, a link blog's
+most of all, and ten pages each answering just within its own deadline would
+take the feed's collection past its task's time limit, which stores nothing.
+A page that fails to fetch or to extract, or that gives less text than the
+feed, leaves the feed's own text: it is logged and counted, never an
+error of the feed. After MAX_FAILURES failures in a row, or once the shared
+deadline has passed, the feed's remaining pages are not read (they keep the
+feed's text).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import codecs
 import logging
 import re
+import time
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from itertools import islice
@@ -126,16 +132,22 @@ def add_full_text(
         return result
     own_client = client is None
     client = client or make_client(settings)
+    ends = time.monotonic() + settings.fetch_deadline  # every page's fetch together (the module says why)
     try:
         failures = 0
         for url, i in todo:
             if failures >= MAX_FAILURES:
-                log.info("feed %s: %d pages in a row failed; the rest wait for the next collection",
+                log.info("feed %s: %d pages in a row failed; the rest keep the feed's text",
                          feed.id, failures)
+                break
+            left = ends - time.monotonic()
+            if left <= 0:
+                log.info("feed %s: the pages took %g s; the rest keep the feed's text", feed.id,
+                         settings.fetch_deadline)
                 break
             entry = entries[i]
             try:
-                page = read_page(client, http_url(entry.link), max_bytes=settings.fetch_max_bytes)
+                page = read_page(client, http_url(entry.link), max_bytes=settings.fetch_max_bytes, seconds=left)
                 if len(page.text) <= len(html_to_text(entry.content_html or entry.summary_html)):
                     raise ExtractError(f"{url}: the page has no more text than the feed")
             except SoftTimeLimitExceeded:
@@ -170,9 +182,14 @@ def with_page(entry: RawEntry, page: Page) -> RawEntry:
     )
 
 
-def read_page(client: httpx.Client, url: str, *, max_bytes: int) -> Page:
-    """Fetch an article page (guarded, capped, within the deadline) and extract it; DigestError if not."""
-    fetched = fetch_feed(client, url, etag=None, last_modified=None, max_bytes=max_bytes)
+def read_page(client: httpx.Client, url: str, *, max_bytes: int, seconds: float | None = None) -> Page:
+    """Fetch an article page (guarded, capped, within the deadline) and extract it; DigestError if not.
+
+    `seconds`: at most this long, waiting for the host's slot included (default: the client's deadline).
+    """
+    wait = None if seconds is None else min(getattr(client, "host_wait", seconds), seconds)
+    fetched = fetch_feed(client, url, etag=None, last_modified=None, max_bytes=max_bytes,
+                         host_wait=wait, deadline=seconds)
     media_type = _media_type(fetched.content_type)
     if media_type and media_type not in HTML_TYPES:
         raise ExtractError(f"{url}: not an HTML page ({media_type})")

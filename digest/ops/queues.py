@@ -81,10 +81,11 @@ RABBITMQ_CONSUMER_TIMEOUT = 1800
 def collect_time_limits(settings: Settings) -> tuple[int, int]:
     """(soft, hard) time limits of one feed's collection, in seconds.
 
-    The fetch itself ends by FETCH_DEADLINE (digest.collect.fetch); the limits only
-    catch what the deadline does not cover. Defaults: 60 s deadline -> 120 s soft, 150 s hard.
+    The feed's fetch ends by FETCH_DEADLINE (digest.collect.fetch), and its article
+    pages share one more (digest.collect.fulltext); the limits only catch what the
+    deadlines do not cover. Defaults: 60 s deadline -> 180 s soft, 210 s hard.
     """
-    soft = math.ceil(settings.fetch_deadline) + COLLECT_PROCESSING_SECONDS
+    soft = 2 * math.ceil(settings.fetch_deadline) + COLLECT_PROCESSING_SECONDS
     return soft, soft + KILL_GRACE_SECONDS
 
 
