@@ -453,6 +453,26 @@ def test_control_characters_never_reach_titles_authors_or_text(store, settings, 
     assert article.title == "Bell and escape[31m" and article.author == "Eve X" and article.categories == ["Space"]
 
 
+def test_invisible_characters_cannot_make_a_link_read_otherwise_in_the_email(store, settings, server):
+    """A right-to-left override in a link's path shows "https://news.example/https://www.bank.example/"
+    in the text part (and in a mail client's status bar) for a link to news.example: such
+    characters reach the reader percent-encoded, as a browser sends them; a host holding one
+    names no host at all."""
+    rlo = "\u202e"
+    body = json_feed([
+        {"id": "r1", "url": f"https://news.example/{rlo}/elpmaxe.knab.www//:sptth", "title": "Path"},
+        {"id": "r2", "url": f"https://www.bank.example{rlo}.news.example/", "title": "Host",
+         "content_text": "The host."},
+        {"id": "r3", "url": "https://news.example/a\u200bb\u2066c", "title": "Zero width"},
+    ])
+    add(store, "rlo", server.route("/rlo", body))
+    assert collect_feed(store, settings, "rlo").new == 3
+    urls = {a.title: a.url for a in of_feed(store, "rlo")}
+    assert urls["Path"] == "https://news.example/%E2%80%AE/elpmaxe.knab.www//:sptth"
+    assert urls["Host"] == ""
+    assert urls["Zero width"] == "https://news.example/a%E2%80%8Bb%E2%81%A6c"
+
+
 def test_the_caps_come_from_the_settings_and_cover_the_summary_fallback(store, settings, server):
     long_content = "<p>" + "Every word of the whole article. " * 1000 + "</p>"
     huge_summary = "<p>" + "A summary that never ends. " * 150_000 + "</p>"

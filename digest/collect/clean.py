@@ -18,7 +18,7 @@ import html as htmllib
 import re
 import unicodedata
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 from lxml import etree
@@ -376,12 +376,28 @@ def _http_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return ""
-    return url if parts.hostname else ""
+    if not parts.hostname or (not url.isascii() and _has_invisible(parts.hostname)):
+        return ""  # no host name holds a bidi override or a zero-width character
+    return url
+
+
+def _has_invisible(text: str) -> bool:
+    """Holds a format character (Unicode Cf: bidi controls, zero-width ones, soft hyphen, ...)."""
+    return any(unicodedata.category(ch) == "Cf" for ch in text if not ch.isascii())
+
+
+def _invisible_encoded(part: str) -> str:
+    """`part` with its format characters percent-encoded, as a browser sends them: a right-to-left
+    override in a path would make the link read as another in the email ("…/moc.knab//:sptth")."""
+    if part.isascii() or not _has_invisible(part):
+        return part
+    return "".join(quote(ch, safe="") if unicodedata.category(ch) == "Cf" else ch for ch in part)
 
 
 def canonical_url(url: str, *, keep_fragment: bool = False) -> str:
     """The URL of the page itself: no tracking parameters, tidy host, and no fragment
-    unless `keep_fragment` (the fragment then names an item within the page)."""
+    unless `keep_fragment` (the fragment then names an item within the page). Invisible
+    format characters are percent-encoded: readers see this URL in the email."""
     return _canonical_url(url, keep_fragment)
 
 
@@ -398,8 +414,8 @@ def _canonical_url(url: str, keep_fragment: bool) -> str:
     if port and (parts.scheme.lower(), port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
-    fragment = parts.fragment if keep_fragment else ""
-    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", urlencode(query), fragment))
+    fragment = _invisible_encoded(parts.fragment) if keep_fragment else ""  # urlencode encodes the query's
+    return urlunsplit((parts.scheme.lower(), host, _invisible_encoded(parts.path) or "/", urlencode(query), fragment))
 
 
 def page_and_fragment(url: str) -> tuple[str, str]:
