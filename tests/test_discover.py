@@ -187,6 +187,17 @@ def test_feed_links_ignore_what_is_not_an_http_feed():
     assert feed_links(body, "https://s.example/") == ["https://s.example/ok.xml", "https://s.example/second.xml"]
 
 
+@pytest.mark.parametrize("junk", ["<a", "</", "<!", "&#"])
+def test_a_page_of_broken_markup_is_read_for_links_in_linear_time(junk):
+    """A hostile page's head of "<a<a<a…" cost Python's html.parser time quadratic in its length
+    (a megabyte: nine minutes of CPU in the process that discovers feeds, the web app's too)."""
+    body = ("<html><head>" + alternate("/feed.xml") + junk * 128_000).encode()  # no ">" after it
+    started = time.monotonic()
+    found = feed_links(body, "https://s.example/")
+    assert time.monotonic() - started < 1.0
+    assert found == ["https://s.example/feed.xml"]
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 
