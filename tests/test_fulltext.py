@@ -272,7 +272,7 @@ def test_a_page_redirecting_to_another_loopback_address_never_connects_to_it(sto
         other.close()
 
 
-def test_after_three_failures_in_a_row_the_rest_wait_for_the_next_collection(store, settings, server):
+def test_after_three_failures_in_a_row_the_rest_keep_the_feeds_text(store, settings, server):
     items = [{"title": f"Story {n}", "link": server.url(f"/gone/{n}"), "description": f"Teaser {n}.",
               "days": str(n + 1)} for n in range(6)]
     add(store, "wire", server.route("/feed.xml", rss(*items)))
