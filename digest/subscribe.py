@@ -42,7 +42,7 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -338,7 +338,7 @@ def review(store: Store, settings: Settings, token: str, now: datetime | None = 
         choices = Choices(sub.name, sub.topics, sub.locale)
     if choices.topics is not None:  # topics the list dropped since the request stay dropped
         allowed = set(store.list_topics(digest_list))
-        choices = Choices(choices.name, [t for t in choices.topics if t in allowed] or None, choices.locale)
+        choices = replace(choices, topics=[t for t in choices.topics if t in allowed] or None)
     return Review(digest_list, sub, False, choices, asked or None)
 
 
@@ -364,11 +364,11 @@ def confirm(
         return Confirmed(digest_list, sub, already=True)
     chosen = seen.choices
     if name is not None:
-        chosen = Choices(_valid_name(name), chosen.topics, chosen.locale)
+        chosen = replace(chosen, name=_valid_name(name))
     if topics is not None:
-        chosen = Choices(chosen.name, _valid_topics(store, digest_list, list(topics)), chosen.locale)
+        chosen = replace(chosen, topics=_valid_topics(store, digest_list, list(topics)))
     if locale is not None:
-        chosen = Choices(chosen.name, chosen.topics, _valid_locale(locale) or chosen.locale)
+        chosen = replace(chosen, locale=_valid_locale(locale) or chosen.locale)
     update: dict[str, Any] = {"status": "active", "consent": "double-opt-in", "confirmed_at": now,
                               "paused_until": None, "name": chosen.name, "topics": chosen.topics,
                               "locale": chosen.locale if chosen.locale != (sub.locale or digest_list.locale)
