@@ -473,6 +473,36 @@ def test_invisible_characters_cannot_make_a_link_read_otherwise_in_the_email(sto
     assert urls["Zero width"] == "https://news.example/a%E2%80%8Bb%E2%81%A6c"
 
 
+def test_no_card_image_sends_readers_mail_clients_into_their_own_network(store, settings, server):
+    """Mail clients load an email's images by themselves: a card image at a private address,
+    in any spelling a browser takes, or at a name that only resolves inside a network, would
+    make every reader's client request their router's or printer's pages. Such an image is
+    dropped (the text's own image, if public, takes its place); public ones, and those the
+    operator's FETCH_ALLOW_NETWORKS serves (the tests' loopback), stay."""
+    private = ["http://192.168.0.1/reboot.png", "http://10.0.0.1/a.jpg", "http://0xa000001/a.jpg",
+               "http://[::ffff:192.168.1.1]/a.jpg", "http://169.254.169.254/latest/a.jpg", "http://router/a.jpg",
+               "http://printer.local/a.jpg", "http://nas.home.arpa/a.jpg", "http://localhost./a.jpg"]
+    items = [{"id": f"p{n}", "url": f"https://news.example/p{n}", "title": f"Private {n}", "image": url,
+              "content_html": "<p>Text.</p>"} for n, url in enumerate(private)]
+    items += [
+        {"id": "own", "url": "https://news.example/own", "title": "Own", "image": "http://10.1.2.3/a.jpg",
+         "content_html": '<p>Text.</p><img src="https://cdn.news.example/own.jpg" width="600" height="400">'},
+        {"id": "inner", "url": "https://news.example/inner", "title": "Inner",
+         "content_html": '<p>Text.</p><img src="http://192.168.1.20/x.jpg" width="600" height="400">'},
+        {"id": "public", "url": "https://news.example/public", "title": "Public",
+         "image": "https://cdn.news.example/card.jpg"},
+        {"id": "ip", "url": "https://news.example/ip", "title": "Public IP", "image": "http://93.184.216.34/c.jpg"},
+        {"id": "served", "url": "https://news.example/served", "title": "Served", "image": server.url("/c.jpg")},
+    ]
+    add(store, "lan", server.route("/lan", json_feed(items)))
+    assert collect_feed(store, settings, "lan").new == len(items)
+    images = {a.title: a.image for a in of_feed(store, "lan")}
+    assert all(images[f"Private {n}"] is None for n in range(len(private))), images
+    assert images["Own"] == "https://cdn.news.example/own.jpg" and images["Inner"] is None
+    assert images["Public"] == "https://cdn.news.example/card.jpg" and images["Public IP"] == "http://93.184.216.34/c.jpg"
+    assert images["Served"] == server.url("/c.jpg")  # 127.0.0.1: in the tests' FETCH_ALLOW_NETWORKS
+
+
 def test_the_caps_come_from_the_settings_and_cover_the_summary_fallback(store, settings, server):
     long_content = "<p>" + "Every word of the whole article. " * 1000 + "</p>"
     huge_summary = "<p>" + "A summary that never ends. " * 150_000 + "</p>"

@@ -49,6 +49,7 @@ from digest.collect.clean import (
 from digest.collect.fanout import cpu_turn, deal, run_by_host
 from digest.collect.fetch import fetch_feed, make_client
 from digest.collect.fulltext import add_full_text
+from digest.collect.guard import IPNetwork, readers_may_load
 from digest.collect.language import detect_language
 from digest.collect.parse import RawEntry, parse_feed
 from digest.collect.politeness import HostBusy, HostGate, backoff, host_of, next_check, skipped
@@ -111,12 +112,14 @@ class CollectResult:
 
 def to_article(
     entry: RawEntry, feed: Feed, source: str, now: datetime, *,
-    caps: Caps = DEFAULT_CAPS, keep_fragment: bool = False,
+    caps: Caps = DEFAULT_CAPS, keep_fragment: bool = False, allowed_networks: tuple[IPNetwork, ...] = (),
 ) -> Article:
     """One cleaned, capped Article from one raw entry; InvalidInput if it has nothing to show.
 
     `keep_fragment`: the link's #fragment names this item within a page the feed
     links to more than once (see items_sharing_a_page), so it stays in the URL.
+    `allowed_networks` (FETCH_ALLOW_NETWORKS): where the card image may be besides the
+    public internet; never elsewhere in readers' own networks (guard.readers_may_load).
     """
     raw_link = http_url(entry.link)
     link = canonical_url(raw_link, keep_fragment=keep_fragment) if raw_link else ""
@@ -155,8 +158,10 @@ def to_article(
     else:
         identity = f"{feed.id}\ncontent:{digest}"
     image = http_url(entry.image)
-    if image and is_tracker_url(image):
+    if image and (is_tracker_url(image) or not readers_may_load(image, allowed_networks)):
         image = ""
+    if own_image and not readers_may_load(own_image, allowed_networks):
+        own_image = None
     categories = list(dict.fromkeys(c for c in (one_line(c, CATEGORY_MAX_CHARS) for c in entry.categories) if c))
     return Article(
         id=hashlib.sha1(identity.encode("utf-8")).hexdigest(),
@@ -224,7 +229,7 @@ def store_entries(
     """Clean and keep the newest entries; `client`: the collector's, for the article pages it reads."""
     result = CollectResult(feed.id)
     ttl = settings.article_ttl_days * 86400
-    caps = Caps.from_settings(settings)
+    caps, allowed = Caps.from_settings(settings), settings.allowed_networks
     kept = newest_first(entries, caps.feed_max_items)  # before any cleaning: the rest costs nothing
     result.over_cap = len(entries) - len(kept)
     if result.over_cap:
@@ -239,7 +244,8 @@ def store_entries(
             link = http_url(entry.link) if pages else ""  # most feeds: no page is shared, nothing to look up
             keep_fragment = bool(link) and page_and_fragment(link)[0] in pages
             try:
-                article = to_article(entry, feed, source, now, caps=caps, keep_fragment=keep_fragment)
+                article = to_article(entry, feed, source, now, caps=caps, keep_fragment=keep_fragment,
+                                     allowed_networks=allowed)
             except (InvalidInput, ValueError) as exc:
                 result.skipped_entries += 1
                 log.info("feed %s: skipped an entry: %s", feed.id, exc)

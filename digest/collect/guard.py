@@ -34,12 +34,15 @@ backend, hence the small transport here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
+import re
 import socket
 import time
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -117,6 +120,46 @@ def address_allowed(ip: IPAddress, allowed: Sequence[IPNetwork] = ()) -> bool:
 
 def _parse_ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+
+
+# -- what readers' mail clients are sent to ---------------------------------------
+
+# Names that only ever resolve inside a network (RFC 6761, 6762, 8375; .internal, .lan by use).
+LOCAL_NAME_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
+
+
+@functools.lru_cache(maxsize=4096)
+def readers_may_load(url: str, allowed: tuple[IPNetwork, ...] = ()) -> bool:
+    """May an email send readers' mail clients to `url` (an http(s) URL), as they load its images?
+
+    Not when its host is in the reader's own network: an image at http://192.168.0.1/...
+    or http://router/... would make each reader's mail client request a page of their
+    router or printer, chosen by a feed's publisher. The reader's network cannot be
+    resolved from here, so only the URL is judged: an IP literal, in any spelling a
+    browser takes (127.1, 0x7f.1, 2130706433, [::ffff:10.0.0.1]), as address_allowed
+    judges the collector's connections (`allowed`: FETCH_ALLOW_NETWORKS, whose pages
+    the operator serves); a name, unless it is one that only resolves inside a network
+    (localhost, *.local, ..., or a single label such as "router").
+    """
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        return address_allowed(_parse_ip(host), allowed)
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:  # inet_aton reads the shorthand spellings browsers accept
+            return address_allowed(ipaddress.IPv4Address(socket.inet_aton(host)), allowed)
+        except OSError:
+            pass  # a name of hex letters, such as cafe.be
+    return "." in host and host != "localhost" and not host.endswith(LOCAL_NAME_SUFFIXES)
+
+
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
 
 
 # -- URLs -----------------------------------------------------------------------
