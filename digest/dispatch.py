@@ -37,7 +37,7 @@ from digest.deliver.base import Envelope, Recipient
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import Plan, prepare_issue
 from digest.errors import InvalidInput, NotFound
-from digest.issue import window_articles
+from digest.issue import sent_before, window_articles
 from digest.models import DigestList
 from digest.schedule import last_slot, parse_slot_id, slot_id
 from digest.store import Store
@@ -72,8 +72,8 @@ class Started:
 
 
 def new_article_count(store: Store, digest_list: DigestList, now: datetime) -> int:
-    ids = [a.id for a in window_articles(store, digest_list, now)]
-    return len(ids) - len(store.issued(digest_list.slug, ids))
+    articles = window_articles(store, digest_list, now)
+    return len(articles) - len(sent_before(store, digest_list.slug, articles))
 
 
 def tick(store: Store, settings: Settings, now: datetime, start: Callable[[str, str], None]) -> list[str]:

@@ -25,9 +25,40 @@ from digest.topics.grouping import group_stories
 
 
 def window_articles(store: Store, digest_list: DigestList, now: datetime) -> list[Article]:
-    """The articles of the list's feeds in its window, newest first, sent already or not."""
+    """The articles of the list's feeds in its window, newest first, sent already or not.
+
+    A page that several of the list's feeds carry is there once: as the article
+    collected first (each feed keeps its own article of a page, store/articles.py).
+    """
     start = now - timedelta(days=digest_list.window_days)
-    return [a for a in store.articles_between(start, now) if not digest_list.feeds or a.feed_id in digest_list.feeds]
+    feeds = digest_list.feeds
+    return one_per_page([a for a in store.articles_between(start, now) if not feeds or a.feed_id in feeds])
+
+
+def one_per_page(articles: list[Article]) -> list[Article]:
+    """`articles` (in their order) without a second article of one page: the first collected stays."""
+    first: dict[str, Article] = {}
+    for article in articles:
+        if article.url:
+            other = first.get(article.page_id)
+            if other is None or (article.collected_at, article.id) < (other.collected_at, other.id):
+                first[article.page_id] = article
+    return [a for a in articles if not a.url or first[a.page_id] is a]
+
+
+def sent_before(store: Store, list_slug: str, articles: list[Article]) -> set[str]:
+    """The ids of `articles` an earlier issue of the list carried: the article itself, or its page.
+
+    By page too, so a page already sent does not come back under another of the
+    list's feeds, nor under the id it had before ids were per feed (Article.page_id).
+    """
+    found = store.issued(list_slug, issued_keys(articles))
+    return {a.id for a in articles if a.id in found or (a.url and a.page_id in found)}
+
+
+def issued_keys(articles: list[Article]) -> list[str]:
+    """What an issue records of the articles it carries (`sent_before` reads them): ids and pages."""
+    return [a.id for a in articles] + list(dict.fromkeys(a.page_id for a in articles if a.url))
 
 
 def build_issue(
@@ -44,7 +75,7 @@ def build_issue(
     window = timedelta(days=digest_list.window_days)
     articles = window_articles(store, digest_list, now)
     if not again:
-        sent = store.issued(digest_list.slug, (a.id for a in articles))
+        sent = sent_before(store, digest_list.slug, articles)
         articles = [a for a in articles if a.id not in sent]
     edits = store.draft(digest_list.slug)  # what editors changed in this issue (digest/editors/corrections.py)
     articles = [a for a in articles if a.id not in edits.excluded]  # left out, still collected

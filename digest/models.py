@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timezone
 from typing import Literal, NamedTuple
@@ -132,7 +133,7 @@ class Topic(BaseModel):
 
 
 class Article(BaseModel):
-    id: str  # sha1 of the canonical URL, else of feed+guid, else of feed+content hash
+    id: str  # sha1 of feed + canonical URL, else of feed + guid, else of feed + content hash
     feed_id: str
     source: str
     title: str
@@ -147,6 +148,14 @@ class Article(BaseModel):
     content_hash: str = ""
     language: str = ""  # ISO 639-1, detected at collection ("": too little text to tell)
     collected_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def page_id(self) -> str:
+        """sha1 of the canonical URL ("" without one): the same page, whichever feed carried it.
+
+        Also what an article's id was before ids were per feed, so issues sent then
+        still count (issue.py)."""
+        return hashlib.sha1(self.url.encode("utf-8")).hexdigest() if self.url else ""
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

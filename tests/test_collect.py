@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from digest.collect.collector import collect_all, collect_feed
 from digest.errors import NotFound
-from digest.models import FeedState
+from digest.issue import window_articles
+from digest.models import DigestList, FeedState
 from digest.store import Store
 from tests.factories import add_feed as add
 
@@ -107,14 +110,22 @@ def test_an_oversized_feed_is_refused(store, settings, server):
     assert "2000-byte cap" in collect_feed(store, settings, "huge").error
 
 
-def test_the_same_story_from_two_feeds_is_kept_once(store, settings, server):
+def test_the_same_story_from_two_feeds_is_each_feeds_own_and_a_list_of_both_shows_it_once(store, settings, server):
     add(store, "rss", server.route("/rss", RSS))
     copy = RSS.replace("<title>Planet</title>", "<title>Mirror</title>").replace("a-1", "m-1").replace("b-1", "m-2")
     add(store, "mirror", server.route("/mirror", copy))
     collect_feed(store, settings, "rss")
     mirrored = collect_feed(store, settings, "mirror")
-    assert (mirrored.new, mirrored.duplicates) == (0, 2)
-    assert len(week(store)) == 2
+    assert (mirrored.new, mirrored.duplicates) == (2, 0)  # the mirror's own articles: no feed stands in for another
+    assert (collect_feed(store, settings, "mirror", force=True).duplicates) == 2  # and each once, fetch after fetch
+    assert len(week(store)) == 4
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    both = DigestList(slug="both", name="Both", from_email="n@example.com", feeds=["rss", "mirror"])
+    shown = window_articles(store, both, now)
+    assert len(shown) == 2 and {a.source for a in shown} == {"Planet"}  # each page once: the first collected
+    mirror_only = both.model_copy(update={"feeds": ["mirror"]})
+    assert sorted((a.source, a.title) for a in window_articles(store, mirror_only, now)) == [
+        ("Mirror", "Markets calm"), ("Mirror", "Rocket reaches orbit")]
 
 
 def test_one_feed_linking_one_page_twice_keeps_it_once(store, settings, server):

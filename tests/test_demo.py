@@ -14,7 +14,7 @@ def test_the_demo_runs_the_whole_job_into_the_outbox(redis_url, monkeypatch, tmp
     before = premailer_calls()
     run_demo(tmp_path)
     out = capsys.readouterr().out
-    assert "Planet Wire: 8 new articles, 1 duplicates" in out  # the same story in two feeds
+    assert "Planet Wire: 9 new articles" in out  # its own copy of the story Market Brief carries too
     assert "the next tick started nothing" in out  # the schedule's slot made one issue per list
     assert "erin@example.com asked to join weekly: pending" in out
     confirmation = email.message_from_bytes((tmp_path / "outbox/mail/erin@example.com.eml").read_bytes(),
@@ -34,6 +34,9 @@ def test_the_demo_runs_the_whole_job_into_the_outbox(redis_url, monkeypatch, tmp
     assert "Darse de baja" in carla.get_body(("plain",)).get_content()
     preview = (tmp_path / "preview-weekly.html").read_text()
     assert "Alpine glaciers lost a record share" in preview
+    # The two feeds' copies of one story are one story: a lead and an "also covered by" link.
+    assert preview.count("Coal plant closures push EU emissions to a sixty-year low") == 2
+    assert "Also covered by:" in preview
 
 
 def test_the_demo_can_stay_up_to_be_clicked_through(redis_url, tmp_path):

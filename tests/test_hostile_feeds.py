@@ -9,6 +9,7 @@ and no article of it (or of anyone else) is lost as a false duplicate.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import logging
 import random
@@ -23,7 +24,8 @@ from lxml import html as lxml_html
 from digest.collect import collector
 from digest.collect.collector import _backoff, collect_all, collect_feed, newest_first
 from digest.collect.parse import RawEntry
-from digest.models import Article, FeedState
+from digest.issue import issued_keys, sent_before, window_articles
+from digest.models import Article, DigestList, FeedState
 from digest.store import Store
 from tests.factories import add_feed as add
 
@@ -35,6 +37,10 @@ GOOD_ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.
 
 def everything(store: Store) -> list[Article]:
     return store.articles_between(datetime(1970, 1, 2, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
+
+
+def soon() -> datetime:  # a window's end just after the entries without a date (dated when collected)
+    return datetime.now(timezone.utc) + timedelta(minutes=1)
 
 
 def of_feed(store: Store, feed_id: str) -> list[Article]:
@@ -233,7 +239,7 @@ def test_permalink_guids_that_differ_only_by_fragment_are_two_articles(store, se
         "https://live.example/blog/launch#update-1", "https://live.example/blog/launch#update-2"]
 
 
-def test_the_same_page_via_tracking_parameters_and_an_anchor_from_two_feeds_is_one_article(store, settings, server):
+def test_the_same_page_via_tracking_parameters_and_an_anchor_from_two_feeds_is_one_page(store, settings, server):
     add(store, "one", server.route("/one", rss(item(
         "Rates hold", link="https://news.example/rates?utm_source=rss&amp;utm_medium=feed", guid="one-1",
         description="The bank held rates."))))
@@ -241,19 +247,56 @@ def test_the_same_page_via_tracking_parameters_and_an_anchor_from_two_feeds_is_o
         "Central bank keeps rates", link="https://news.example/rates?fbclid=abc#comments", guid="two-9",
         description="Rates unchanged at the meeting."))))
     results = collect_all(store, settings, force=True)
-    assert sorted((r.new, r.duplicates) for r in results) == [(0, 1), (1, 0)]  # collected at once: either first
-    assert [a.url for a in everything(store)] == ["https://news.example/rates"]
+    assert [(r.new, r.duplicates) for r in results] == [(1, 0), (1, 0)]  # each feed's own article of the page
+    assert [a.url for a in everything(store)] == ["https://news.example/rates"] * 2
+    both = DigestList(slug="both", name="Both", from_email="n@example.com", feeds=["one", "two"])
+    assert [a.url for a in window_articles(store, both, soon())] == ["https://news.example/rates"]  # once to a reader
+
+
+def test_a_feed_that_republishes_anothers_links_neither_hides_nor_retitles_them(store, settings, server):
+    """A copycat feed collected first used to own the page's URL: the lists following only the
+    real publisher lost the article, and the lists of both showed the copycat's title."""
+    paper = rss(item("Council approves the new tram line", link="https://paper.example/tram", guid="p-1",
+                     description="The vote was 31 to 12."), title="Paper")
+    copycat = rss(item("SHOCKING: you won't believe this vote", link="https://paper.example/tram?utm_source=x",
+                       guid="c-1", description="Click to claim your prize."), title="Copycat")
+    add(store, "copycat", server.route("/copycat", copycat))
+    add(store, "paper", server.route("/paper", paper))
+    assert collect_feed(store, settings, "copycat").new == 1  # first, before the paper's own feed
+    assert collect_feed(store, settings, "paper").new == 1
+    readers = DigestList(slug="readers", name="Readers", from_email="n@example.com", feeds=["paper"])
+    assert [(a.source, a.title) for a in window_articles(store, readers, soon())] == [
+        ("Paper", "Council approves the new tram line")]
+    copied = readers.model_copy(update={"slug": "copied", "feeds": ["copycat"]})
+    assert [a.title for a in window_articles(store, copied, soon())] == ["SHOCKING: you won't believe this vote"]
+
+
+def test_a_page_sent_once_does_not_come_back_under_another_feed_or_its_old_id(store, settings, server):
+    add(store, "one", server.route("/one", rss(item("Rates hold", link="https://news.example/rates", guid="1"))))
+    add(store, "two", server.route("/two", rss(item("Rates held", link="https://news.example/rates", guid="2"),
+                                               item("Bonds rally", link="https://news.example/bonds", guid="3"))))
+    collect_feed(store, settings, "one")
+    weekly = DigestList(slug="weekly", name="Weekly", from_email="n@example.com", feeds=["one"])
+    sent = window_articles(store, weekly, soon())
+    store.mark_issued("weekly", "weekly-1", issued_keys(sent), 3600)
+    collect_feed(store, settings, "two")
+    weekly = weekly.model_copy(update={"feeds": ["one", "two"]})
+    window = window_articles(store, weekly, soon())
+    assert sorted(a.title for a in window if a.id not in sent_before(store, "weekly", window)) == ["Bonds rally"]
+    # An issue sent before ids were per feed recorded the page's own sha1 as the article's id.
+    store.mark_issued("legacy", "legacy-1", [hashlib.sha1(b"https://news.example/bonds").hexdigest()], 3600)
+    assert {a.title for a in window if a.id in sent_before(store, "legacy", window)} == {"Bonds rally"}
 
 
 def test_the_store_keeps_link_less_articles_apart(store):
-    def article(n: int, url: str = "", guid: str = "") -> Article:
-        return Article(id=f"a{n}", feed_id=f"feed{n}", source="S", title=f"T{n}", url=url, guid=guid,
+    def article(n: int, url: str = "", guid: str = "", feed: str = "") -> Article:
+        return Article(id=f"a{n}", feed_id=feed or f"feed{n}", source="S", title=f"T{n}", url=url, guid=guid,
                        published=datetime(2026, 11, 20, tzinfo=timezone.utc), content_hash=f"h{n}")
 
     assert [store.save_article(article(n), 3600) for n in range(3)] == [None, None, None]
-    assert store.r.exists(store.key("seen", "url", "da39a3ee5e6b4b0d3255bfef95601890afd80709")) == 0  # sha1("")
-    assert store.save_article(article(3, url="https://x.example/"), 3600) is None
-    assert store.save_article(article(4, url="https://x.example/"), 3600) == "a3"
+    assert store.r.keys(store.key("seen", "url", "*")) == []  # no url key without a url
+    assert store.save_article(article(3, url="https://x.example/", feed="f"), 3600) is None
+    assert store.save_article(article(4, url="https://x.example/", feed="f"), 3600) == "a3"
 
 
 # -- 9. limits ---------------------------------------------------------------------------------

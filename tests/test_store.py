@@ -16,15 +16,21 @@ def article(**kw) -> Article:
     return Article(**base)
 
 
-def test_article_dedup_by_guid_url_and_content(store: Store):
+def test_article_dedup_by_guid_url_and_content_within_a_feed(store: Store):
     assert store.save_article(article(), 3600) is None
     assert store.save_article(article(id="a2", url="https://x.example/b", content_hash="h2"), 3600) == "a1"
     assert store.save_article(article(id="a3", guid="g3", content_hash="h3"), 3600) == "a1"
-    assert store.save_article(article(id="a4", guid="g4", url="https://y.example/", feed_id="o"), 3600) == "a1"
+    assert store.save_article(article(id="a4", guid="g4", url="https://y.example/"), 3600) == "a1"
     assert store.save_article(article(id="a5", guid="g5", url="https://y.example/5", content_hash="h5"), 3600) is None
+    # Another feed's guid, URL and content are its own: the same page from it is its own article.
+    assert store.save_article(article(id="o1", feed_id="other"), 3600) is None
+    assert store.save_article(article(id="o2", feed_id="other", guid="g2", content_hash="h2"), 3600) == "o1"
     november = (datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
     week = store.articles_between(*november)
-    assert sorted(a.id for a in week) == ["a1", "a5"]
+    assert sorted(a.id for a in week) == ["a1", "a5", "o1"]
+    assert store.seen_urls("planet", ["https://x.example/a", "https://y.example/5", "https://z.example/"]) == {
+        "https://x.example/a", "https://y.example/5"}
+    assert store.seen_urls("third", ["https://x.example/a"]) == set()
 
 
 def test_expired_articles_drop_out_of_the_window(store: Store):

@@ -148,11 +148,14 @@ def to_article(
         guid = "sha1:" + hashlib.sha1(guid.encode("utf-8")).hexdigest()
     guid = guid or link
     digest = content_hash(title, text)
-    # The id comes from what identifies the item: its link, else its guid within
-    # the feed, else (neither) its content within the feed, so link-less and
-    # guid-less items of one feed stay apart.
+    # The id comes from what identifies the item within its feed: its link, else
+    # its guid, else (neither) its content, so link-less and guid-less items of one
+    # feed stay apart. Always within the feed: what one feed publishes never takes
+    # the place of another feed's article (a feed that republishes another's links
+    # would otherwise show its own title under them, or hide them from the lists
+    # that do not follow it). A list following both sees the page once (issue.py).
     if link:
-        identity = link
+        identity = f"{feed.id}\nurl:{link}"
     elif guid:
         identity = f"{feed.id}\n{guid}"
     else:

@@ -126,7 +126,7 @@ def add_full_text(
             pages.setdefault(canonical_url(http_url(entry.link)), []).append(i)
     todo = [(url, found[0]) for url, found in pages.items()
             if len(found) == 1 and wants_page(entries[found[0]], feed.full_text, settings.fulltext_min_chars)]
-    seen = store.seen_urls([url for url, _ in todo])
+    seen = store.seen_urls(feed.id, [url for url, _ in todo])
     todo = [(url, i) for url, i in todo if url not in seen][:budget]
     if not todo:
         return result

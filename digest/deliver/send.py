@@ -27,7 +27,7 @@ from digest.deliver.base import Envelope, Recipient, Sender
 from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
-from digest.issue import next_issue, window_articles
+from digest.issue import issued_keys, next_issue, window_articles
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.ops.metrics import observe_send
@@ -103,7 +103,7 @@ def _prepare_issue(
     ledger = Ledger(store)
     issue_id = issue_id or ledger.new_issue_id(list_slug, f"{now:%Y%m%d}")
     rendered.web_url = archive_url(settings.base_url, list_slug, issue_id)  # "view in browser": this issue
-    store.mark_issued(list_slug, issue_id, (a.id for a in content.articles), settings.article_ttl_days * 86400 * 2)
+    store.mark_issued(list_slug, issue_id, issued_keys(content.articles), settings.article_ttl_days * 86400 * 2)
     store.clear_draft(list_slug, content.edits_rev)  # the editors' edits went into this issue
     meta = {"subject": rendered.subject, "premailer_calls": str(premailer_calls() - calls_before)}
     ledger.create(issue_id, list_slug, meta, rendered.to_json())

@@ -13,7 +13,8 @@ as P:{articles}:article:id (store/base.py; README, "Data layout"):
     P:article:{id}              string Article JSON, expires after ARTICLE_TTL_DAYS
     P:articles                  zset  article id, scored by published time
     P:vec:{id}                  string the article's embedding (float16, base64), as long as the article
-    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash (dedup, expires);
+    P:seen:{kind}:{digest}      string article id; kind is guid, url or hash, digest the sha1 of
+                                feed id and that value (dedup within a feed, expires);
                                 only the keys an article has: no url key without a url,
                                 no guid key without a guid
     P:lists                     hash  list slug -> DigestList JSON (its topics included)

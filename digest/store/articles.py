@@ -45,10 +45,13 @@ class ArticleStore(StoreBase):
     def save_article(self, article: Article, ttl_seconds: int) -> str | None:
         """Keep `article` unless it duplicates one we have; return the duplicate's id if so.
 
-        Duplicates: the same guid in the same feed, the same canonical URL, or the
-        same content hash (title and text), whichever source it came from. Only
-        keys that exist count: an article without a url (or a guid) has no url
-        (or guid) key, so link-less articles are never each other's duplicates.
+        Duplicates, all within the article's feed: the same guid, the same canonical
+        URL, or the same content hash (title and text). Never across feeds: the same
+        page from two feeds is two articles, each shown only to the lists following
+        its feed, and once to a list following both (issue.window_articles), so no
+        feed can take another's article away from a list or retitle it. Only keys
+        that exist count: an article without a url (or a guid) has no url (or guid)
+        key, so link-less articles are never each other's duplicates.
         """
         other = self._save_article(**self._save_call(article, ttl_seconds))
         return other or None
@@ -65,20 +68,21 @@ class ArticleStore(StoreBase):
 
     def _save_call(self, article: Article, ttl_seconds: int) -> dict[str, list[object]]:
         keys: list[object] = [self.key("article", article.id), self.key("articles")]
+        feed = article.feed_id  # every key within the feed: no feed's article stands in for another's
         if article.guid:
-            keys.append(self.key("seen", "guid", _sha1(f"{article.feed_id}\n{article.guid}")))
+            keys.append(self.key("seen", "guid", _sha1(f"{feed}\n{article.guid}")))
         if article.url:
-            keys.append(self.key("seen", "url", _sha1(article.url)))
-        keys.append(self.key("seen", "hash", article.content_hash or _sha1(article.id)))
+            keys.append(self.key("seen", "url", _sha1(f"{feed}\n{article.url}")))
+        keys.append(self.key("seen", "hash", _sha1(f"{feed}\n{article.content_hash or article.id}")))
         return {"keys": keys, "args": [article.id, article.model_dump_json(), article.published.timestamp(),
                                        ttl_seconds]}
 
-    def seen_urls(self, urls: Iterable[str]) -> set[str]:
-        """Which of these canonical URLs an article already has (its seen:url key), in one round trip."""
+    def seen_urls(self, feed_id: str, urls: Iterable[str]) -> set[str]:
+        """Which of these canonical URLs an article of this feed already has (its seen:url key), in one round trip."""
         urls = list(dict.fromkeys(urls))
         if not urls:
             return set()
-        found = self.r.mget([self.key("seen", "url", _sha1(u)) for u in urls])
+        found = self.r.mget([self.key("seen", "url", _sha1(f"{feed_id}\n{u}")) for u in urls])
         return {u for u, hit in zip(urls, found, strict=True) if hit}
 
     def get_articles(self, ids: Iterable[str]) -> list[Article]:
