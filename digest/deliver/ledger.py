@@ -11,6 +11,10 @@ Keys (built with Store.key, under the same prefix as the rest of the store):
     P:issue:{I}:counts          hash  planned, accepted, suppressed, failed, requests
     P:issue:{I}:lease:{B}       string the claim's token while a sender holds batch B (expires)
     P:list:{L}:issues           zset  issue ids by creation time
+    P:list:{L}:archive:rev      string set anew, in the same step, by every write here that adds an
+                                      issue or changes its status: the public archive and its feed
+                                      are kept by it (store/archive.py), so no other write may change
+                                      what they show
 
 Every one of them is stored under its list's hash tag (P:{list:L}:issue:I:..., the
 list read from the issue id, store/base.py), so the copy, the claim and the fetch,
@@ -68,6 +72,7 @@ from typing import Any
 from digest.addresses import address_hash
 from digest.errors import InvalidInput
 from digest.store import Store
+from digest.store.archive import new_rev
 from digest.store.base import issue_list
 
 Segment = tuple[int, int, int]  # mask, first rank, count
@@ -146,19 +151,23 @@ return 1
 # Nobody can know whether SendGrid got it, so it is unconfirmed, as a redelivered
 # claim would find it; the holder's own late report (same token) still lands.
 # KEYS: batches, lease. ARGV: batch. Returns 1 if it moved.
-# KEYS: issue hash. ARGV: reason, who. Only a send under way can be paused.
+# KEYS: issue hash, its list's archive revision. ARGV: reason, who, a new revision.
+# Only a send under way can be paused.
 _PAUSE = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'sending' then return 0 end
 redis.call('HSET', KEYS[1], 'halted', ARGV[1], 'status', 'halted', 'paused_by', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
 
-# KEYS: issue hash. ARGV: '1' to lift only an editor's pause (not a refused key's halt).
+# KEYS: issue hash, its list's archive revision. ARGV: '1' to lift only an editor's pause
+# (not a refused key's halt), a new revision.
 _RESUME = """
 if redis.call('HEXISTS', KEYS[1], 'halted') == 0 then return 0 end
 if ARGV[1] == '1' and redis.call('HEXISTS', KEYS[1], 'paused_by') == 0 then return 0 end
 redis.call('HDEL', KEYS[1], 'halted', 'paused_by')
 redis.call('HSET', KEYS[1], 'status', 'sending')
+redis.call('SET', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -214,6 +223,12 @@ class Ledger:
     def k(self, issue_id: str, *parts: object) -> str:
         return self.store.key("issue", issue_id, *parts)
 
+    def _archive_rev(self, issue_id: str) -> str | None:
+        """The archive revision key of the issue's list (None: no such issue), which every write
+        of an issue's status sets with it (module docstring)."""
+        list_slug = self.r.hget(self.k(issue_id), "list")
+        return self.store.archive_rev_key(list_slug) if list_slug else None
+
     # -- planning --------------------------------------------------------------
 
     def new_issue_id(self, list_slug: str, day: str) -> str:
@@ -228,6 +243,7 @@ class Ledger:
             pipe.hset(self.k(issue_id), mapping={"list": list_slug, "created": str(time.time()), **meta})
             pipe.set(self.k(issue_id, "rendered"), rendered_json)
             pipe.zadd(self.store.key("list", list_slug, "issues"), {issue_id: time.time()})
+            pipe.set(self.store.archive_rev_key(list_slug), new_rev())
             pipe.execute()
 
     def freeze(self, issue_id: str, list_slug: str, masks: list[int]) -> dict[int, int]:
@@ -244,6 +260,7 @@ class Ledger:
         self, issue_id: str, batches: dict[str, list[Segment]], planned: int, skipped: int,
     ) -> None:
         ids = list(batches)
+        rev_key = self._archive_rev(issue_id)
         with self.r.pipeline() as pipe:
             for i in range(0, len(ids), 1000):
                 chunk = ids[i:i + 1000]
@@ -252,6 +269,8 @@ class Ledger:
                 pipe.hset(self.k(issue_id, "batches"), mapping={b: "pending" for b in chunk})
             pipe.hset(self.k(issue_id, "counts"), mapping={"planned": planned, "no_section": skipped})
             pipe.hset(self.k(issue_id), "status", "sending")
+            if rev_key:
+                pipe.set(rev_key, new_rev())
             pipe.execute()
 
     def drop_copy(self, issue_id: str, mask: int) -> None:
@@ -415,20 +434,37 @@ class Ledger:
         return f"left alone (state {result})"
 
     def halt(self, issue_id: str, reason: str) -> None:
-        self.r.hset(self.k(issue_id), mapping={"halted": reason, "status": "halted"})
+        rev_key = self._archive_rev(issue_id)
+        with self.r.pipeline() as pipe:
+            pipe.hset(self.k(issue_id), mapping={"halted": reason, "status": "halted"})
+            if rev_key:
+                pipe.set(rev_key, new_rev())
+            pipe.execute()
 
     def pause(self, issue_id: str, by: str) -> bool:
         """Hold a send under way (module docstring); False when it is not sending."""
-        return bool(self._pause(keys=[self.k(issue_id)], args=[f"paused by {by}", by]))
+        rev_key = self._archive_rev(issue_id)
+        if rev_key is None:  # no such issue
+            return False
+        return bool(self._pause(keys=[self.k(issue_id), rev_key], args=[f"paused by {by}", by, new_rev()]))
 
     def resume(self, issue_id: str, *, paused_only: bool = False) -> bool:
         """Lift a halt or pause (`paused_only`: an editor's pause only); the caller queues the
         open batches again. False when there was nothing to lift."""
-        return bool(self._resume(keys=[self.k(issue_id)], args=["1" if paused_only else "0"]))
+        rev_key = self._archive_rev(issue_id)
+        if rev_key is None:  # no such issue
+            return False
+        return bool(self._resume(keys=[self.k(issue_id), rev_key], args=["1" if paused_only else "0", new_rev()]))
 
     def mark_done_if_finished(self, issue_id: str) -> bool:
         status = self.status(issue_id)
         if status.finished and "halted" not in status.meta:
-            self.r.hset(self.k(issue_id), "status", "done")
+            if status.meta.get("status") == "done":  # already: no write, and the archive is as it was
+                return True
+            with self.r.pipeline() as pipe:
+                pipe.hset(self.k(issue_id), "status", "done")
+                if status.meta.get("list"):
+                    pipe.set(self.store.archive_rev_key(status.meta["list"]), new_rev())
+                pipe.execute()
             return True
         return False

@@ -20,6 +20,7 @@ as P:{articles}:article:id (store/base.py; README, "Data layout"):
     P:lists                     hash  list slug -> DigestList JSON (its topics included)
     P:list:{L}:filed, ...       where each article is filed in the list, corrections (store/topics.py)
     P:list:{L}:story_of, ...    stories: stable ids, editors' merges and splits, pins (store/stories.py)
+    P:list:{L}:archive:rev, ...  the public archive's revision, its index and feed kept by it (store/archive.py)
     P:list:{L}:render:{key}, :preflight:{key}  the next issue rendered and checked, by what it was made
                                 from; expire after an hour (store/renders.py)
     P:list:{L}:draft, ...       editors' edits of the next issue, until it is planned (store/drafts.py)
@@ -56,6 +57,7 @@ Mask 0 means "every topic of the list, including ones added later".
 from __future__ import annotations
 
 from digest.store.accounts import AccountStore
+from digest.store.archive import ArchiveCache
 from digest.store.articles import ArticleStore
 from digest.store.audit import AuditStore
 from digest.store.base import connect
@@ -78,7 +80,7 @@ from digest.store.topics import TopicStore
 
 class Store(FeedStore, ArticleStore, TopicStore, StoryStore, SubscriberStore, ScheduleStore, EventStore,
             OptinStore, PauseIndex, RateLimits, HostSlots, AccountStore, SessionStore, AuditStore, StatusCounts,
-            MetricsStore, DraftStore, RenderCache):
+            MetricsStore, DraftStore, RenderCache, ArchiveCache):
     @classmethod
     def from_url(cls, url: str, prefix: str = "digest") -> Store:
         """A store over Redis, or over a Redis Cluster for a redis+cluster:// URL (store/base.py)."""
