@@ -46,6 +46,7 @@ from digest.web.shared import SECURITY_HEADERS, Shared, mask_email, message_page
 # Browsers that once reached us over https never fall back to plain http (which
 # would show a reader's token to the network). Sent only when BASE_URL is https.
 HSTS = "max-age=31536000; includeSubDomains"
+OWN_HEADERS = ("Content-Security-Policy", "Cache-Control")  # a view may set its own (after_request keeps them)
 MAX_FORM_BYTES = 64 * 1024  # a topic form is a few hundred bytes; a CSV import takes more (web/subscribers_admin.py)
 
 
@@ -67,10 +68,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def secure(response: Response) -> Response:
-        own = response.headers.get("Content-Security-Policy")  # the review page and its frames (web/review.py)
+        # A view's own CSP (the review page and its frames, web/review.py) and Cache-Control
+        # (the archive's feed, which names no reader: web/archive.py) stand.
+        own = {name: response.headers[name] for name in OWN_HEADERS if name in response.headers}
         response.headers.update(headers)
-        if own:
-            response.headers["Content-Security-Policy"] = own
+        response.headers.update(own)
         return response
 
     @app.errorhandler(NotFound)

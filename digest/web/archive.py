@@ -5,20 +5,23 @@ that lead here. Nothing on these pages belongs to a reader: the issue is the sto
 rendering (the send ledger's), its greeting the anonymous one and its links carry a
 preview token, which works for no reader (links.preview_token). `?topics=a,b` shows
 the sections a reader of those topics got, as their "view in browser" link asks.
-`/archive/<list>/feed.xml` is the same index as an RSS 2.0 feed, each issue with
-its headlines by section (built with ElementTree, which escapes every value).
+`/archive/<list>` shows PAGE_SIZE issues a page, newest first (`?page=2` on), and
+`/archive/<list>/feed.xml` is the recent ones as an RSS 2.0 feed, with an ETag and
+Last-Modified (a reader polling with them gets 304 and nothing read) and a
+Cache-Control that lets a proxy keep it FEED_MAX_AGE seconds. Open to anyone, so
+neither reads more than a page of issues for a request: both are kept in Redis
+for each change of the archive (digest/archive.py).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from email.utils import format_datetime
-from xml.etree import ElementTree as ET
 
 from babel.dates import format_date
 from flask import Blueprint, Response, abort, g, request
 
+from digest.archive import SENT, PastTheEnd, archive_feed, archive_page, feed_tag
 from digest.deliver.ledger import Ledger
 from digest.errors import NotFound
 from digest.links import preview_token
@@ -28,67 +31,51 @@ from digest.web.shared import shared
 
 blueprint = Blueprint("archive", __name__)
 
-SENT = ("sending", "done")  # planned and handed over (or being handed over); halted ones may never go
 _TOPICS = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62}){0,99}$")
+_PAGE = re.compile(r"[1-9][0-9]*")  # ASCII digits only (str.isdigit takes "٣"), no leading zero
+FEED_MAX_AGE = 300  # a proxy may answer for us this long; a new issue shows in the feed within it
 
 
 @blueprint.get("/archive/<slug>")
 def issues(slug: str) -> tuple[str, int]:
     digest_list = use_list(slug)
-    rows = [(issue_id, meta.get("subject") or issue_id, format_date(created, "long", locale=g.lang))
-            for issue_id, meta, created in sent_issues(Ledger(shared().store), digest_list.slug)]
-    return page("archive.html", issues=rows)
+    try:
+        found = archive_page(shared().store, digest_list.slug, _page_number())
+    except PastTheEnd as exc:
+        abort(404, description=str(exc))
+    rows = [(issue.issue_id, issue.subject, format_date(issue.created, "long", locale=g.lang))
+            for issue in found.issues]
+    return page("archive.html", issues=rows, paging=found)
 
 
-FEED_ISSUES = 50  # an RSS reader needs the recent issues, not the whole history
-
-
-def sent_issues(ledger: Ledger, slug: str) -> list[tuple[str, dict[str, str], datetime]]:
-    """The list's issues that went out, newest first: (id, meta, created)."""
-    out = []
-    for issue_id in reversed(ledger.issues(slug)):
-        meta = ledger.meta(issue_id)
-        if meta.get("status") in SENT:
-            out.append((issue_id, meta, datetime.fromtimestamp(float(meta.get("created", 0)), timezone.utc)))
-    return out
+def _page_number() -> int:
+    """`?page=N`, 1 when absent; 400 naming the parameter for anything but one page number."""
+    values = request.args.getlist("page")
+    if not values:
+        return 1
+    if len(values) > 1:
+        abort(400, description="page is given more than once")
+    if not _PAGE.fullmatch(values[0]):
+        abort(400, description="page must be a page number: 1, 2, 3 and so on, as the archive's links give it")
+    if len(values[0]) > 9:  # a well-formed number past any archive; int() of thousands of digits is slow
+        abort(404, description="there is no page that far: the archive is not that long")
+    return int(values[0])
 
 
 @blueprint.get("/archive/<slug>/feed.xml")
 def feed(slug: str) -> Response:
     digest_list = use_list(slug)
-    base = shared().settings.base_url.rstrip("/")
-    ledger = Ledger(shared().store)
-    rss = ET.Element("rss", version="2.0")
-    channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = digest_list.name
-    ET.SubElement(channel, "link").text = f"{base}/archive/{digest_list.slug}"
-    ET.SubElement(channel, "description").text = g.gettext("Past issues of %(list)s", list=digest_list.name)
-    ET.SubElement(channel, "language").text = digest_list.locale
-    for issue_id, meta, created in sent_issues(ledger, digest_list.slug)[:FEED_ISSUES]:
-        item = ET.SubElement(channel, "item")
-        link = f"{base}/archive/{digest_list.slug}/{issue_id}"
-        ET.SubElement(item, "title").text = meta.get("subject") or issue_id
-        ET.SubElement(item, "link").text = link
-        ET.SubElement(item, "guid", isPermaLink="true").text = link
-        ET.SubElement(item, "pubDate").text = format_datetime(created)
-        raw = ledger.rendered_json(issue_id)
-        if raw is not None:
-            ET.SubElement(item, "description").text = _headlines_html(RenderedIssue.from_json(raw))
-    body = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
-    return Response(body, mimetype="application/rss+xml")
-
-
-def _headlines_html(rendered: RenderedIssue) -> str:
-    """The issue's sections and headlines as a little HTML, for the feed item's description."""
-    root = ET.Element("div")
-    for section in rendered.order:
-        headlines = rendered.headlines.get(f"{section}~main")
-        if headlines:
-            ET.SubElement(root, "h3").text = rendered.names.get(section, section)
-            ul = ET.SubElement(root, "ul")
-            for headline in headlines:
-                ET.SubElement(ul, "li").text = headline
-    return "".join(ET.tostring(child, encoding="unicode", method="html") for child in root)
+    app = shared()
+    tag = feed_tag(app.store, app.settings, digest_list)
+    if request.if_none_match.contains_weak(tag):  # the reader has it: 304, and no issue is read
+        response = Response(status=304)
+    else:
+        kept = archive_feed(app.store, app.settings, digest_list, tag)
+        response = Response(kept.body, mimetype="application/rss+xml")
+        response.last_modified = datetime.fromtimestamp(kept.modified, timezone.utc)
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = f"public, max-age={FEED_MAX_AGE}"  # it names no reader (web/app.py keeps it)
+    return response.make_conditional(request) if response.status_code == 200 else response
 
 
 @blueprint.get("/archive/<slug>/<issue_id>")
