@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from digest.archive import PAGE_SIZE
 from digest.collect.collector import collect_feed
+from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.demo import seed, serve_samples
@@ -302,10 +304,14 @@ def test_view_in_browser_and_the_archive_work_on_a_phone(browser, store, setting
     sent = message.get_body(("html",)).get_content()
     view = re.search(r'href="https://digest\.example(/archive/weekly/[^"?]+\?topics=space)"', sent)
     assert view, "the email links its own page, with the reader's sections"
+    ledger = Ledger(store)  # a page of issues after it: the archive's page links are checked too
+    for n in range(PAGE_SIZE):
+        ledger.create(f"weekly-20260101-{100 + n}", "weekly", {"subject": f"Issue {n}", "status": "done"}, "{}")
     shots = Screenshots(tmp_path, "archive")
     page = browser.new_page(viewport={"width": 320, "height": 800})
     with serve(create_app(settings)) as site:
-        for path, label in ((view.group(1), "issue-space"), ("/archive/weekly", "index")):
+        for path, label in ((view.group(1), "issue-space"), ("/archive/weekly", "index"),
+                            ("/archive/weekly?page=2", "index-page-2")):
             response = page.goto(site + path)
             assert response.status == 200, path
             assert page.evaluate("document.scrollingElement.scrollWidth") <= 320
