@@ -38,7 +38,6 @@ is for imports of people who consented elsewhere (recorded as such by the import
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable
@@ -48,6 +47,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from digest.addresses import mailbox
+from digest.clients import client_network
 from digest.config import Settings
 from digest.deliver.base import Envelope, Recipient, Sender
 from digest.errors import DigestError, InvalidField, InvalidInput, NotFound
@@ -208,35 +209,8 @@ def _confirm_pending(
     return _send_confirmations(store, settings, sender, digest_list, people, now)
 
 
-def client_network(ip: str) -> str:
-    """What limits per client count by: the address, or an IPv6 address's /64 (one host usually has it all)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
 def _address_quota(store: Store, settings: Settings, address: str) -> bool:
     return not store.hit_limit("confirm-address", mailbox(address), settings.subscribe_per_address_per_day, 86400)
-
-
-_DOTLESS = ("gmail.com", "googlemail.com")  # Gmail ignores dots before the @
-
-
-def mailbox(address: str) -> str:
-    """The mailbox a normalised address reaches, as the daily limit counts it: most providers
-    deliver name+anything@ to name@, so without this a stranger could send one inbox a
-    confirmation for each of name+1@, name+2@, ... (and n.ame@, na.me@, ... at Gmail)."""
-    local, _, domain = address.rpartition("@")
-    local = local.split("+", 1)[0] or local
-    if domain in _DOTLESS:
-        local, domain = local.replace(".", "") or local, "gmail.com"
-    return f"{local}@{domain}"
 
 
 def _send_confirmations(

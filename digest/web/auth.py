@@ -34,12 +34,12 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from digest import audit
 from digest.addresses import plain_address
+from digest.clients import client_network
 from digest.editors.accounts import account_email, authenticate
 from digest.errors import InvalidInput, NotFound
 from digest.models import DigestList
 from digest.store.accounts import ADMIN, Account
 from digest.store.sessions import Session
-from digest.subscribe import client_network
 from digest.web.shared import english, shared
 from digest.web.signup import client_ip, cross_site
 
