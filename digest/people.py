@@ -3,7 +3,7 @@
 Added (by `digest subscribers add` or an import): on a list with single opt-in the
 person is active at once, with "single-opt-in" as the consent, the source and
 the time recorded; on a double opt-in list they are pending until they confirm
-the email digest/subscribe.py sends. An address that is suppressed, plainly or
+the email digest/confirm.py sends. An address that is suppressed, plainly or
 forgotten, is kept "suppressed" and never mailed.
 
 Export: everything digest holds about one address, on every list, as JSON.

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from digest.addresses import normalize_email, plain_address, validated_address
+from digest.confirm import send_confirmations
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.errors import InvalidInput
@@ -21,7 +22,6 @@ from digest.models import DigestList, Subscriber
 from digest.people import add_person, export_person, forget_person
 from digest.store import Record
 from digest.store.pauses import PauseIndex
-from digest.subscribe import send_confirmations
 from digest.subscriber_csv import export_csv, import_csv
 from tests.factories import seed_week
 from tests.workers import worker_env

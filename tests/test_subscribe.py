@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from digest.confirm import confirm, send_confirmations
 from digest.deliver.base import Envelope
 from digest.deliver.outbox import OutboxSender
 from digest.errors import InvalidInput
 from digest.links import ExpiredLink, make_confirm_token, make_token, preview_token, read_confirm_token
 from digest.models import DigestList, Subscriber
 from digest.pauses import pause, resume_due_pauses
-from digest.subscribe import confirm, request_subscription, send_confirmations
+from digest.subscribe import request_subscription
 from digest.web import create_app
 
 NEUTRAL = b"Almost done. If this address is not subscribed yet"

@@ -24,9 +24,9 @@ def subscribers() -> None:
 
 
 def _confirmations(ctx: Context, list_slug: str) -> Callable[[list[str]], int]:
-    """Mails confirmation requests to pending addresses of the list (digest/subscribe.py)."""
+    """Mails confirmation requests to pending addresses of the list (digest/confirm.py)."""
+    from digest.confirm import send_confirmations
     from digest.deliver import make_sender
-    from digest.subscribe import send_confirmations
 
     ctx.settings.require_secret_key()  # before anyone is added: the links are signed
     sender = make_sender(ctx.settings)

@@ -20,12 +20,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from digest.config import Settings
+from digest.confirm import send_confirmations
 from digest.deliver.base import Sender
 from digest.errors import DigestError, InvalidInput
 from digest.people import joining_terms, utcnow
 from digest.store import Store
 from digest.store.import_jobs import ImportJobStore
-from digest.subscribe import send_confirmations
 from digest.subscriber_csv import import_csv
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def jobs(store: Store) -> ImportJobStore:
 
 
 def confirmations(store: Store, settings: Settings, sender: Sender, list_slug: str) -> Callable[[list[str]], int]:
-    """Mails confirmation requests to pending addresses of the list (digest/subscribe.py)."""
+    """Mails confirmation requests to pending addresses of the list (digest/confirm.py)."""
     settings.require_secret_key()  # before anyone is added: the links are signed
     return lambda emails: send_confirmations(store, settings, sender, list_slug, emails)
 

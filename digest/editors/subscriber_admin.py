@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from digest.config import Settings
+from digest.confirm import send_confirmations
 from digest.deliver.base import Sender
 from digest.errors import InvalidInput
 from digest.people import add_person
 from digest.store import Store
 from digest.store.subscriber_search import SearchPage, SubscriberSearch
-from digest.subscribe import send_confirmations
 from digest.subscriber_csv import EXPORT_COLUMNS, export_row
 
 

@@ -19,7 +19,7 @@ from digest.errors import InvalidField, InvalidInput
 from digest.links import PREVIEW, TokenSigner
 from digest.models import LOCALES, DigestList, Subscriber
 from digest.pauses import MAX_PAUSE_WEEKS, pause, resume
-from digest.subscribe import save_preferences
+from digest.preferences import save_preferences
 from digest.web.shared import mask_email, message_page, shared, translator
 
 blueprint = Blueprint("public", __name__)

@@ -33,12 +33,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, request
 
+from digest.confirm import Review, confirm, review
 from digest.deliver import make_sender
 from digest.deliver.base import Sender
 from digest.errors import InvalidField, InvalidInput, NotFound, TransportError
 from digest.links import ExpiredLink, make_token, read_confirm_token
 from digest.models import LOCALES, DigestList
-from digest.subscribe import RateLimited, Review, carry_out, check_request, confirm, review, spend_client_quota
+from digest.subscribe import RateLimited, carry_out, check_request, spend_client_quota
 from digest.web.public import LANGUAGES, field_error, notice, page, speak, use_list
 from digest.web.shared import mask_email, message_page, shared
 
