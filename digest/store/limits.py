@@ -17,25 +17,26 @@ from digest.store.base import StoreBase
 
 
 class RateLimits(StoreBase):
-    def _limit_key(self, name: str, subject: str, number: int) -> str:
-        return self.key("limit", name, number, hashlib.sha256(subject.encode()).hexdigest()[:32])
+    def _window(self, name: str, subject: str, window: int, now: float | None) -> tuple[str, float]:
+        """The key of `subject`'s counter in the window that `now` falls in, and the seconds until it ends."""
+        now = time.time() if now is None else now
+        number = int(now // window)
+        key = self.key("limit", name, number, hashlib.sha256(subject.encode()).hexdigest()[:32])
+        return key, (number + 1) * window - now
 
     def hit_limit(self, name: str, subject: str, limit: int, window: int, now: float | None = None) -> float:
         """Count one event of `subject`; 0 while within `limit` per `window` seconds, else the
         seconds until the window ends (the event is counted either way)."""
-        now = time.time() if now is None else now
-        number = int(now // window)
-        key = self._limit_key(name, subject, number)
+        key, left = self._window(name, subject, window, now)
         with self.r.pipeline() as pipe:
             pipe.incr(key)
             pipe.expire(key, window * 2)
             count, _ = pipe.execute()
-        return 0.0 if count <= limit else (number + 1) * window - now
+        return 0.0 if count <= limit else left
 
     def limit_reached(self, name: str, subject: str, limit: int, window: int, now: float | None = None) -> float:
         """Like hit_limit's answer for one more event, without counting one: for checks that count only
         failures (0: the next one is within the limit)."""
-        now = time.time() if now is None else now
-        number = int(now // window)
-        count = int(self.r.get(self._limit_key(name, subject, number)) or 0)
-        return 0.0 if count < limit else (number + 1) * window - now
+        key, left = self._window(name, subject, window, now)
+        count = int(self.r.get(key) or 0)
+        return 0.0 if count < limit else left
