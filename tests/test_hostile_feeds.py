@@ -288,6 +288,20 @@ def test_a_page_sent_once_does_not_come_back_under_another_feed_or_its_old_id(st
     assert {a.title for a in window if a.id in sent_before(store, "legacy", window)} == {"Bonds rally"}
 
 
+def test_articles_stored_before_ids_were_per_feed_are_not_stored_again(store, settings, server):
+    page = "https://news.example/rates"
+    add(store, "one", server.route("/one", rss(item("Rates hold", link=page, guid="1"))))
+    add(store, "two", server.route("/two", rss(item("Rates held", link=page, guid="2"))))
+    # As an earlier version stored it: under the page's own sha1, with no key of the feed's.
+    legacy = Article(id=hashlib.sha1(page.encode()).hexdigest(), feed_id="one", source="Feed", title="Rates hold",
+                     url=page, guid="1", published=datetime.now(timezone.utc), content_hash="h")
+    store.r.set(store.key("article", legacy.id), legacy.model_dump_json(), ex=3600)
+    store.r.zadd(store.key("articles"), {legacy.id: legacy.published.timestamp()})
+    assert (collect_feed(store, settings, "one").new, collect_feed(store, settings, "one", force=True).new) == (0, 0)
+    assert collect_feed(store, settings, "two").new == 1  # another feed's copy is its own
+    assert sorted((a.feed_id, a.id == legacy.id) for a in everything(store)) == [("one", True), ("two", False)]
+
+
 def test_the_store_keeps_link_less_articles_apart(store):
     def article(n: int, url: str = "", guid: str = "", feed: str = "") -> Article:
         return Article(id=f"a{n}", feed_id=feed or f"feed{n}", source="S", title=f"T{n}", url=url, guid=guid,

@@ -22,17 +22,30 @@ def _sha1(text: str) -> str:
 # Saves an article unless one of its dedup keys is already taken. Atomic, so two
 # workers collecting overlapping feeds never both keep the same story; so every
 # article key shares the {articles} hash tag (one slot on a cluster, store/base.py).
-# KEYS: article, articles zset, then the article's dedup keys (seen:guid, seen:url,
-# seen:hash: only those it has, so 1 to 3)
-# ARGV: id, json, score, ttl seconds
+# Before ids and dedup keys were per feed, a linked article's id was its page's
+# sha1 and its keys were global: an article stored then, under that id and by
+# this feed, is this one (its new keys are written, pointing at it), so upgrading
+# stores no feed's items twice. Not needed once ARTICLE_TTL_DAYS have passed.
+# KEYS: article, articles zset, the id it had before (linked: the page's sha1),
+# then the article's dedup keys (seen:guid, seen:url, seen:hash: only those it has)
+# ARGV: id, json, score, ttl seconds, feed id
 _SAVE_ARTICLE = """
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local other = redis.call('GET', KEYS[i])
   if other then return other end
 end
+local before = redis.call('GET', KEYS[3])
+local earlier = before and cjson.decode(before)
+if earlier and earlier.feed_id == ARGV[5] then
+  local id = earlier.id
+  local ttl = redis.call('TTL', KEYS[3])
+  if ttl < 1 then ttl = ARGV[4] end
+  for i = 4, #KEYS do redis.call('SET', KEYS[i], id, 'EX', ttl) end
+  return id
+end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[4]) end
 return false
 """
 
@@ -67,7 +80,8 @@ class ArticleStore(StoreBase):
             return [other or None for other in pipe.execute()]
 
     def _save_call(self, article: Article, ttl_seconds: int) -> dict[str, list[object]]:
-        keys: list[object] = [self.key("article", article.id), self.key("articles")]
+        before = article.page_id or article.id  # the id it had before ids were per feed (script's comment)
+        keys: list[object] = [self.key("article", article.id), self.key("articles"), self.key("article", before)]
         feed = article.feed_id  # every key within the feed: no feed's article stands in for another's
         if article.guid:
             keys.append(self.key("seen", "guid", _sha1(f"{feed}\n{article.guid}")))
@@ -75,7 +89,7 @@ class ArticleStore(StoreBase):
             keys.append(self.key("seen", "url", _sha1(f"{feed}\n{article.url}")))
         keys.append(self.key("seen", "hash", _sha1(f"{feed}\n{article.content_hash or article.id}")))
         return {"keys": keys, "args": [article.id, article.model_dump_json(), article.published.timestamp(),
-                                       ttl_seconds]}
+                                       ttl_seconds, feed]}
 
     def seen_urls(self, feed_id: str, urls: Iterable[str]) -> set[str]:
         """Which of these canonical URLs an article of this feed already has (its seen:url key), in one round trip."""
