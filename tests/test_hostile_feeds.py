@@ -23,6 +23,7 @@ from lxml import html as lxml_html
 
 from digest.collect import collector
 from digest.collect.collector import _backoff, collect_all, collect_feed, newest_first
+from digest.collect.markup import LOOSE_BYTES_PER_UNIT, MAX_ATTRIBUTES, MAX_MARKUP
 from digest.collect.parse import RawEntry
 from digest.issue import issued_keys, sent_before, window_articles
 from digest.models import Article, DigestList, FeedState
@@ -345,6 +346,44 @@ def test_deeply_nested_html_costs_little(store, settings, server):
     result = collect_feed(store, settings, "nest")
     assert time.monotonic() - started < 20  # nh3 alone: minutes
     assert result.new == 2
+
+
+# What feedparser would spend seconds of CPU on is refused before it reads any of it
+# (digest.collect.markup): the budget's numbers, each one over.
+OVER_BUDGET = rss("<item/>" * (MAX_MARKUP + 1))
+WIDE_ELEMENT = rss(item("Wide", link="https://wide.example/1", extra="<enclosure"
+                        + "".join(f' a{i}=""' for i in range(MAX_ATTRIBUTES + 1)) + "/>"))
+# Not well-formed (an HTML entity XML does not define), and too long for the loose parser to read again.
+MALFORMED_AND_LONG = rss(*[item(f"Story {n}", link=f"https://long.example/{n}")
+                           for n in range(MAX_MARKUP * LOOSE_BYTES_PER_UNIT // 60)], item("Caf&eacute;"))
+
+
+@pytest.mark.parametrize("body,expect", [
+    (OVER_BUDGET, f"more than {MAX_MARKUP:,} XML elements and attributes"),
+    (WIDE_ELEMENT, f"an element <enclosure> with {MAX_ATTRIBUTES + 1} attributes (at most {MAX_ATTRIBUTES})"),
+    (MALFORMED_AND_LONG, "not well-formed XML: undefined entity"),
+], ids=["elements", "attributes", "malformed"])
+def test_a_feed_too_costly_to_parse_is_refused_on_its_own_record_and_the_next_feed_is_collected(
+        store, settings, server, body, expect):
+    add(store, "a-costly", server.route("/costly", body))
+    add(store, "z-good", server.route("/good", GOOD_ATOM))
+    results = {r.feed_id: r for r in collect_all(store, settings, force=True)}
+    error = results["a-costly"].error
+    assert expect in error and "too costly to read, not parsed" in error and "/costly" in error
+    state = store.feed_state("a-costly")
+    assert state.error == error and state.error_count == 1 and state.next_fetch_at is not None
+    assert of_feed(store, "a-costly") == []
+    assert results["z-good"].new == 1
+
+
+def test_a_malformed_feed_of_a_few_hundred_kilobytes_is_still_read_leniently(store, settings, server):
+    items = [item(f"Story {n}", link=f"https://lenient.example/{n}") for n in range(2000)]
+    body = rss(item("Caf&eacute; opens", link="https://lenient.example/cafe"), *items)
+    assert len(body) > 100_000
+    add(store, "lenient", server.route("/lenient", body))
+    result = collect_feed(store, settings, "lenient")
+    assert result.error is None and result.new == settings.feed_max_items
+    assert "Café opens" in [a.title for a in of_feed(store, "lenient")]
 
 
 def test_a_feed_of_ten_thousand_items_yields_the_newest_feed_max_items(store, settings, server):

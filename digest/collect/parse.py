@@ -2,6 +2,9 @@
 
 Everything becomes one shape, RawEntry, before cleaning. Bytes that are not a
 feed raise FeedError naming the URL and what was wrong; nothing else escapes.
+So does XML that would cost feedparser more than a few seconds of CPU (too many
+elements, a malformed document too long to read twice): digest.collect.markup
+counts it first.
 XML feeds are decoded by digest.collect.encoding (byte order mark, then UTF-8
 that is valid, then the Content-Type charset, then the XML declaration, then a
 guess) and handed to feedparser as UTF-8; JSON Feeds use the header's charset,
@@ -27,6 +30,7 @@ import feedparser
 from digest.collect.clean import is_pixel_image
 from digest.collect.encoding import BOMS, codec_name, decode_xml, header_charset
 from digest.collect.fanout import cpu_turn
+from digest.collect.markup import check_markup
 from digest.errors import FeedError
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
@@ -87,9 +91,13 @@ def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> 
         # base: feedparser's resolving pass parses and rewrites every entry's HTML once more
         # (two fifths of its time on the bench's feeds).
         with cpu_turn():
-            parsed = feedparser.parse(_xml_start(decoded.text).encode("utf-8", "replace"),
-                                      response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+            data = _xml_start(decoded.text).encode("utf-8", "replace")
+            check_markup(data, headers, url)  # FeedError for a document too costly to read
+            parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False,
+                                      resolve_relative_uris=False)
             entries = [_from_feedparser(e) for e in parsed.entries]
+    except FeedError:
+        raise
     except RecursionError:
         raise FeedError(f"{url}: nested too deeply to be a feed") from None
     except Exception as exc:  # feedparser can raise on pathological input
