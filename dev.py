@@ -9,6 +9,7 @@
     python3 dev.py bench collect  the same, the collection benchmark (bench/collect.py)
     python3 dev.py bench preview  the same, the editors' review page under load (bench/preview.py)
     python3 dev.py bench topics   the same, the cost of grouping (bench/topics.py)
+    python3 dev.py bench feedparse  the same, what a hostile feed costs to parse (bench/feedparse.py)
 
 Anything after the verb is passed on (e.g. `python3 dev.py test -k send`).
 """
@@ -47,7 +48,7 @@ def install(extras: str = "") -> None:
 def main() -> int:
     verb, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     bench = "send.py"
-    if verb == "bench" and rest[:1] in (["import"], ["collect"], ["preview"], ["topics"]):
+    if verb == "bench" and rest[:1] in (["import"], ["collect"], ["preview"], ["topics"], ["feedparse"]):
         bench, rest = f"{rest[0]}.py", rest[1:]
     commands = {
         "demo": [str(BIN / "digest"), "demo", *rest],
