@@ -27,6 +27,7 @@ from pathlib import Path
 import httpcore
 import pytest
 
+from digest.collect import guard
 from digest.collect.collector import collect_all, collect_feed
 from digest.collect.fetch import RETRY_AFTER_MAX, _retry_after, fetch_feed, make_client
 from digest.collect.guard import address_allowed
@@ -416,6 +417,46 @@ def test_the_deadline_covers_redirect_hops_together(store, settings):
     finally:
         slow.close()
     assert "took longer than 1 s" in result.error
+
+
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """Names under .example answer (127.0.0.1) only once the test lets them: a hostile domain's slow
+    name servers. The guard's one lookup function is replaced; nothing is asked of any real resolver."""
+    asked: list[str] = []
+    answered: list[str] = []
+    answer = threading.Event()
+
+    def resolve_name(host, port):  # type: ignore[no-untyped-def]
+        asked.append(host)
+        answer.wait(10)
+        answered.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(guard, "resolve_name", resolve_name)
+    yield asked, answered
+    answer.set()  # the lookup left behind ends now
+
+
+def test_a_slow_dns_lookup_counts_against_the_fetch_deadline(store, settings, slow_dns, no_outside_connections):
+    add(store, "slow-dns", "http://feeds.slow-dns.example/feed")
+    settings = settings.model_copy(update={"fetch_deadline": 1.0, "fetch_timeout": 5.0})
+    result = collect_feed(store, settings, "slow-dns")
+    assert result.error == ("http://feeds.slow-dns.example/feed: took longer than 1 s "
+                            "(timeout, while resolving 'feeds.slow-dns.example')")
+    state = store.feed_state("slow-dns")
+    assert state.error == result.error and state.error_count == 1
+    asked, answered = slow_dns
+    assert asked == ["feeds.slow-dns.example"] and answered == []  # the fetch did not wait for the answer
+    assert no_outside_connections == []
+
+
+def test_a_slow_dns_lookup_is_cut_at_the_connect_timeout_when_that_comes_first(settings, slow_dns):
+    settings = settings.model_copy(update={"fetch_deadline": 30.0, "fetch_timeout": 0.5})
+    with make_client(settings) as client, pytest.raises(FetchError) as failed:
+        fetch_feed(client, "http://feeds.slow-dns.example/feed", max_bytes=1000)
+    assert str(failed.value) == ("http://feeds.slow-dns.example/feed: timed out, while resolving "
+                                 "'feeds.slow-dns.example' (ConnectTimeout)")
 
 
 def test_a_slow_read_under_the_deadline_is_still_a_per_read_timeout(store, settings, server):

@@ -11,7 +11,7 @@ upstream).
 (digest.collect.guard) connects only to public addresses (or
 FETCH_ALLOW_NETWORKS), checked on the resolved address of every connection,
 redirect hops included, and it carries FETCH_DEADLINE, which `fetch_feed` applies
-to the whole fetch (connect, headers and body, across redirects). It ignores
+to the whole fetch (DNS lookups, connect, headers and body, across redirects). It ignores
 proxy and .netrc settings from the environment (`trust_env=False`), so nothing
 outside digest can route around the check. With a `HostGate`
 (digest.collect.politeness) every fetch first takes one of its host's slots.
@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from digest.collect.guard import Deadline, GuardedTransport, Refused, check_url, fetch_deadline
+from digest.collect.guard import Deadline, GuardedTransport, Refused, ResolveTimeout, check_url, fetch_deadline
 from digest.collect.politeness import HostGate, cache_max_age, host_of
 from digest.config import Settings
 from digest.errors import FetchError
@@ -146,9 +146,10 @@ def fetch_feed(
             try:
                 return _fetch(client, url, etag, last_modified, max_bytes, deadline)
             except httpx.TimeoutException as exc:
+                during = _during(exc)
                 if deadline.expired():
-                    raise _too_long(url, deadline) from None
-                raise FetchError(f"{url}: timed out ({type(exc).__name__})") from None
+                    raise _too_long(url, deadline, during) from None
+                raise FetchError(f"{url}: timed out{during} ({type(exc).__name__})") from None
     except Refused as exc:
         raise FetchError(f"{url}: {exc}") from None
     except httpx.TooManyRedirects:
@@ -269,5 +270,11 @@ def _decoder(content_encoding: str | None, url: str) -> Callable[[bytes, int], b
     raise FetchError(f"{url}: unsupported Content-Encoding {encoding[:40]!r} (asked for {ACCEPT_ENCODING})")
 
 
-def _too_long(url: str, deadline: Deadline) -> FetchError:
-    return FetchError(f"{url}: took longer than {deadline.seconds:g} s (timeout)")
+def _too_long(url: str, deadline: Deadline, during: str = "") -> FetchError:
+    return FetchError(f"{url}: took longer than {deadline.seconds:g} s (timeout{during})")
+
+
+def _during(exc: httpx.TimeoutException) -> str:
+    """What the fetch was waiting for when its time ran out, when it was not the server: its DNS lookup."""
+    cause = exc.__cause__
+    return f", while resolving {cause.host!r}" if isinstance(cause, ResolveTimeout) else ""

@@ -7,9 +7,9 @@ is made, not on the URL's text, because a host can be spelled in many ways
 (`localhost`, `2130706433`, `0x7f.1`, `127.1`, `[::ffff:127.0.0.1]`, a DNS name
 pointing at 10.0.0.1, ...):
 
-- `GuardedBackend.connect_tcp` resolves the host once with `getaddrinfo`, refuses
-  when any resolved address is not public (or in `FETCH_ALLOW_NETWORKS`), and then
-  connects to the vetted IP itself. No second lookup happens, so a DNS answer that
+- `GuardedBackend.connect_tcp` resolves the host once with `getaddrinfo`, within
+  the fetch's deadline, refuses when any resolved address is not public (or in
+  `FETCH_ALLOW_NETWORKS`), and then connects to the vetted IP itself. No second lookup happens, so a DNS answer that
   changes between check and connect (rebinding) cannot slip through. httpcore
   hands TLS the origin's hostname separately (`start_tls(server_hostname=...)`),
   so SNI and certificate checks still use the name, not the IP.
@@ -20,8 +20,8 @@ pointing at 10.0.0.1, ...):
   included: http and https only, no `user:pass@`.
 - It hands redirects on with an empty body (httpx would read and decode a
   redirect's whole body, uncapped, before following it).
-- `fetch_deadline(seconds)` sets a deadline for the current fetch; every connect,
-  TLS handshake, read and write of the guarded streams gets at most the time left,
+- `fetch_deadline(seconds)` sets a deadline for the current fetch; every DNS lookup,
+  connect, TLS handshake, read and write of the guarded streams gets at most the time left,
   so a server dribbling its headers or body a byte at a time is cut at the
   deadline, not after one per-read timeout per byte.
 
@@ -36,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import queue
 import re
 import socket
+import threading
 import time
 import typing
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,6 +54,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # RFC 6052 well-known NAT64 prefix: the last 32 bits are the IPv4 address reached.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+AddressInfo = list[tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[typing.Any, ...]]]
 
 
 class Refused(Exception):
@@ -211,6 +216,51 @@ def _time_left(timeout: float | None, timed_out: type[httpcore.TimeoutException]
     return left if timeout is None else min(timeout, left)
 
 
+# -- DNS ------------------------------------------------------------------------
+
+
+class ResolveTimeout(httpcore.ConnectTimeout):
+    """A DNS lookup that did not answer within the time the fetch had left."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(f"resolving {host!r} took longer than the {seconds:.3g} s left")
+        self.host = host
+
+
+def resolve_name(host: str, port: int) -> AddressInfo:
+    """The one DNS lookup the collector makes for a connection (the system resolver's)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def resolve_within(host: str, port: int, seconds: float | None) -> AddressInfo:
+    """`resolve_name`, waited for at most `seconds` (None: as long as it takes); else ResolveTimeout.
+
+    getaddrinfo takes no timeout, and a hostile domain's slow name servers would keep
+    it for as long as the resolver retries (its timeout times its attempts times the
+    name servers). So it runs in a thread of its own; past `seconds` the fetch goes on
+    without it (and fails), and the thread, a daemon, ends when the resolver gives up.
+    """
+    if seconds is None:
+        return resolve_name(host, port)
+    answer: queue.SimpleQueue[tuple[AddressInfo | None, BaseException | None]] = queue.SimpleQueue()
+
+    def lookup() -> None:
+        try:
+            answer.put((resolve_name(host, port), None))
+        except BaseException as exc:  # handed to the waiting fetch, which raises it
+            answer.put((None, exc))
+
+    threading.Thread(target=lookup, name=f"resolve {host[:60]}", daemon=True).start()
+    try:
+        infos, error = answer.get(timeout=max(seconds, 0.0))
+    except queue.Empty:
+        raise ResolveTimeout(host, seconds) from None
+    if error is not None:
+        raise error
+    assert infos is not None
+    return infos
+
+
 # -- the network backend --------------------------------------------------------
 
 
@@ -248,7 +298,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         self.allowed = tuple(allowed)
         self._inner = inner or httpcore.SyncBackend()
 
-    def resolve(self, host: str, port: int) -> list[str]:
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[str]:
         """The addresses to connect to, all vetted; Refused if any is not allowed.
 
         All or nothing, rather than connecting to the allowed ones only: a name that
@@ -256,11 +306,11 @@ class GuardedBackend(httpcore.NetworkBackend):
         rebinding attempt, and skipping the private answers would make the outcome
         depend on answer order and leave a private address one DNS change away.
 
-        getaddrinfo takes no timeout: the system resolver's own limits bound it
-        (and the collect task's time limits, digest.celery_app, bound everything).
+        The lookup gets at most `timeout` seconds (ResolveTimeout): the time the
+        connection has left, so DNS counts against the fetch's deadline like the rest.
         """
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = resolve_within(host, port, timeout)
         except (OSError, UnicodeError, ValueError) as exc:
             # UnicodeError: a label over 63 characters and the like.
             raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from None
@@ -289,9 +339,10 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        _time_left(timeout, httpcore.ConnectTimeout)  # already past the deadline: do not even resolve
+        # Already past the deadline: do not even resolve. Else the lookup gets what is left.
+        left = _time_left(timeout, httpcore.ConnectTimeout)
         last: Exception | None = None
-        for address in self.resolve(host, port):
+        for address in self.resolve(host, port, left):
             try:
                 # The inner backend gets an IP literal, so it does no lookup of its own.
                 stream = self._inner.connect_tcp(
