@@ -5,7 +5,7 @@ the markup budget (digest.collect.markup), and the worst feeds the budget still 
     (or: python3 dev.py bench feedparse ...)
 
 1. The worst the budget lets through: for each hostile shape, the largest document that
-   `check_markup` accepts (found by bisection), parsed by `parse_feed`; its CPU seconds.
+   `readable_part` accepts (found by bisection), parsed by `parse_feed`; its CPU seconds.
    No accepted feed should cost more than a few seconds.
 2. --corpus: every file of ../shared/feeds parsed by the old path and the new one, and their
    entries (count, titles, links) compared; every difference is listed.
@@ -13,7 +13,7 @@ the markup budget (digest.collect.markup), and the worst feeds the budget still 
    holding an entity HTML defines and XML does not (&nbsp;). feedparser's strict parser reads the whole feed, fails
    at the very end, and its loose parser reads it all again. `parse_feed` is timed as it is
    (the budget refuses the feed) and by the old path (the same function with
-   `check_markup` made a no-op: what it did before), in this run; --skip-old leaves out the
+   `readable_part` made a no-op: what it did before), in this run; --skip-old leaves out the
    old path's half minute.
 
 CPU seconds are this process's (time.process_time). The last line is
@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def accepted(text: str) -> bool:
     """Does the budget let this document through to feedparser?"""
     headers = {"content-location": URL, "content-type": parse_module._AS_DECODED}
     try:
-        markup.check_markup(parse_module._xml_start(text).encode("utf-8"), headers, URL)
+        markup.readable_part(parse_module._xml_start(text).encode("utf-8"), headers, URL)
     except FeedError:
         return False
     return True
@@ -84,11 +85,16 @@ def largest_accepted(make: Callable[[int], str]) -> int:
     return low
 
 
+def budget(old: bool) -> Any:
+    """`old`: parse_feed as before the budget (every byte to feedparser); else as it is."""
+    if old:
+        return mock.patch.object(parse_module, "readable_part", lambda data, *_: (data, ""))
+    return mock.patch.object(parse_module, "readable_part", parse_module.readable_part)
+
+
 def cpu(body: bytes, *, old: bool = False) -> tuple[float, str]:
     """CPU seconds of parse_feed on `body` (`old`: without the budget), and what came of it."""
-    patch = mock.patch.object(parse_module, "check_markup", lambda *_: None) if old else mock.patch.object(
-        parse_module, "check_markup", parse_module.check_markup)
-    with patch:
+    with budget(old):
         started = time.process_time()
         try:
             parsed = parse_feed(body, URL)
@@ -126,9 +132,7 @@ def compare_corpus() -> int:
         content = (SHARED / row["file"]).read_bytes()
         results = []
         for old in (True, False):
-            patch = mock.patch.object(parse_module, "check_markup", lambda *_: None) if old else mock.patch.object(
-                parse_module, "check_markup", parse_module.check_markup)
-            with patch:
+            with budget(old):
                 try:
                     results.append(entries_of(parse_feed(content, row["file"])))
                 except FeedError as exc:

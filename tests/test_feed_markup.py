@@ -16,7 +16,7 @@ import feedparser
 import pytest
 
 from digest.collect.encoding import decode_xml
-from digest.collect.markup import LOOSE_BYTES_PER_UNIT, MAX_ATTRIBUTES, MAX_MARKUP, check_markup, count_markup
+from digest.collect.markup import LOOSE_BYTES_PER_UNIT, MAX_ATTRIBUTES, MAX_MARKUP, count_markup, readable_part
 from digest.collect.parse import _AS_DECODED, _xml_start, parse_feed
 from digest.errors import FeedError
 
@@ -84,16 +84,16 @@ def test_elements_and_attributes_are_counted_as_the_strict_parser_reads_them():
 def test_the_budget_lets_through_exactly_max_markup_elements_and_attributes():
     fixed = count_markup(RSS.format("").encode(), HEADERS).units  # rss, channel, title and rss's version
     at_the_limit = RSS.format("<item/>" * (MAX_MARKUP - fixed)).encode()
-    check_markup(at_the_limit, HEADERS, "https://markup.example/feed")
+    readable_part(at_the_limit, HEADERS, "https://markup.example/feed")
     with pytest.raises(FeedError, match=f"https://markup.example/feed: more than {MAX_MARKUP:,} XML elements"):
-        check_markup(RSS.format("<item/>" * (MAX_MARKUP - fixed + 1)).encode(), HEADERS, "https://markup.example/feed")
+        readable_part(RSS.format("<item/>" * (MAX_MARKUP - fixed + 1)).encode(), HEADERS, "https://markup.example/feed")
 
 
 def test_one_element_may_have_max_attributes():
     wide = "".join(f' a{i}="{i}"' for i in range(MAX_ATTRIBUTES))
-    check_markup(RSS.format(f"<item{wide}/>").encode(), HEADERS, "u")
+    readable_part(RSS.format(f"<item{wide}/>").encode(), HEADERS, "u")
     with pytest.raises(FeedError, match=f"an element <item> with {MAX_ATTRIBUTES + 1} attributes"):
-        check_markup(RSS.format(f'<item{wide} z="1"/>').encode(), HEADERS, "u")
+        readable_part(RSS.format(f'<item{wide} z="1"/>').encode(), HEADERS, "u")
 
 
 def test_a_malformed_feed_pays_for_what_the_strict_parser_read_and_for_its_bytes_read_again():
@@ -105,9 +105,11 @@ def test_a_malformed_feed_pays_for_what_the_strict_parser_read_and_for_its_bytes
         text = head + "&nbsp;"
         return (text + "x" * (size - len(text))).encode()
 
-    check_markup(malformed(room + LOOSE_BYTES_PER_UNIT - 1), HEADERS, "u")
-    with pytest.raises(FeedError, match="not well-formed XML: undefined entity.*read leniently only up to"):
-        check_markup(malformed(room + LOOSE_BYTES_PER_UNIT), HEADERS, "u")
+    fits = malformed(room + LOOSE_BYTES_PER_UNIT - 1)
+    assert readable_part(fits, HEADERS, "u") == (fits, "")
+    with pytest.raises(FeedError, match="not well-formed XML: undefined entity.*read leniently only up to"
+                                        ".*with no whole item or entry in that: too costly to read, not parsed"):
+        readable_part(malformed(room + LOOSE_BYTES_PER_UNIT), HEADERS, "u")
     # elements before the error count too: 10,000 of them leave 40,000 bytes fewer
     late = (head + "<item/>" * 10_000 + "&nbsp;").encode()
     assert count_markup(late, HEADERS).units == spent + 10_000
@@ -118,3 +120,18 @@ def test_a_refused_feed_names_itself_and_what_was_too_much():
         parse_feed(RSS.format("<p>" * (MAX_MARKUP + 1)).encode(), "https://costly.example/feed")
     assert str(refused.value).startswith("https://costly.example/feed: more than ")
     assert str(refused.value).endswith("too costly to read, not parsed")
+
+
+def test_a_malformed_feed_too_long_to_read_whole_is_read_up_to_its_last_whole_item_within_budget():
+    head = RSS.format("").split("</channel>")[0]
+    story = "<item><title>Story {n}</title><link>https://long.example/{n}</link></item>"
+    body = (head + "<item><title>Caf&eacute;</title></item>"
+            + "".join(story.format(n=n) for n in range(20_000)) + "</channel></rss>").encode()
+    part, note = readable_part(body, HEADERS, "https://long.example/feed")
+    assert len(part) < len(body) and part.endswith(b"</item>") and body.startswith(part)
+    assert note.startswith("https://long.example/feed: not well-formed XML: undefined entity")
+    assert f"read up to its last whole item there ({len(part) // 1024:,} KB)" in note
+    cut = count_markup(part, HEADERS)  # the part read within budget: strict up to its error, loose all of it
+    assert cut.units + len(part) // LOOSE_BYTES_PER_UNIT <= MAX_MARKUP
+    titles = [e.title for e in parse_feed(body, "https://long.example/feed").entries]
+    assert titles[:2] == ["Café", "Story 0"] and 1000 < len(titles) < 20_001

@@ -353,9 +353,9 @@ def test_deeply_nested_html_costs_little(store, settings, server):
 OVER_BUDGET = rss("<item/>" * (MAX_MARKUP + 1))
 WIDE_ELEMENT = rss(item("Wide", link="https://wide.example/1", extra="<enclosure"
                         + "".join(f' a{i}=""' for i in range(MAX_ATTRIBUTES + 1)) + "/>"))
-# Not well-formed (an HTML entity XML does not define), and too long for the loose parser to read again.
-MALFORMED_AND_LONG = rss(*[item(f"Story {n}", link=f"https://long.example/{n}")
-                           for n in range(MAX_MARKUP * LOOSE_BYTES_PER_UNIT // 60)], item("Caf&eacute;"))
+# Not well-formed (an HTML entity XML does not define) with no item to cut at, and too long for the
+# loose parser to read again.
+MALFORMED_AND_LONG = rss(item("Caf&eacute;", description="x" * MAX_MARKUP * LOOSE_BYTES_PER_UNIT))
 
 
 @pytest.mark.parametrize("body,expect", [
@@ -384,6 +384,18 @@ def test_a_malformed_feed_of_a_few_hundred_kilobytes_is_still_read_leniently(sto
     result = collect_feed(store, settings, "lenient")
     assert result.error is None and result.new == settings.feed_max_items
     assert "Café opens" in [a.title for a in of_feed(store, "lenient")]
+
+
+def test_a_malformed_feed_too_long_to_read_whole_gives_its_first_items(store, settings, server, caplog):
+    """Feeds list their newest first: a long one with a stray entity is read up to the budget."""
+    count = MAX_MARKUP * LOOSE_BYTES_PER_UNIT // 60
+    items = [item(f"Story {n}", link=f"https://long.example/{n}") for n in range(count)]
+    add(store, "long", server.route("/long", rss(item("Caf&eacute; opens", link="https://long.example/cafe"), *items)))
+    with caplog.at_level(logging.INFO, logger="digest.collect.collector"):
+        result = collect_feed(store, settings, "long")
+    assert result.error is None and result.new == settings.feed_max_items
+    assert "Café opens" in [a.title for a in of_feed(store, "long")]
+    assert "read up to its last whole item there" in caplog.text
 
 
 def test_a_feed_of_ten_thousand_items_yields_the_newest_feed_max_items(store, settings, server):

@@ -324,6 +324,8 @@ def collect_feed(
             result = CollectResult(feed_id, not_modified=True)
         else:
             parsed = parse_feed(fetched.content or b"", feed.url, content_type=fetched.content_type)
+            if parsed.problem:  # read all the same (a guessed encoding, malformed XML, a cut)
+                log.info("feed %s: %s", feed.id, parsed.problem)
             result = store_entries(store, settings, feed, feed.name or parsed.title or feed.id,
                                    parsed.entries, now, client)
             state.etag, state.last_modified = fetched.etag, fetched.last_modified

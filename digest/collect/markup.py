@@ -22,15 +22,19 @@ counts elements and attributes; it stops as soon as the budget is spent:
 - MAX_ATTRIBUTES attributes on one element (real feeds put a handful on any element).
 - A document the strict parser will not read to its end is read by the loose parser too: its
   bytes count as well, one unit per LOOSE_BYTES_PER_UNIT, on top of what expat read before the
-  error. A malformed feed of a few hundred kilobytes still fits; five megabytes do not.
+  error. A malformed feed of a few hundred kilobytes still fits whole; a longer one is cut after
+  the last item or entry that fits (`readable_part`), so its newest entries are still read, as
+  feeds list them first, and the cut is noted as the feed's problem.
 
-A feed over the budget is refused with a FeedError saying what was too much, before feedparser
-reads any of it (expat's count costs a few hundredths of a second). The costliest documents the
-budget lets through took 2 to 3.5 s of CPU each on the bench's machine, well-formed or not.
+A feed over the budget otherwise is refused with a FeedError saying what was too much, before
+feedparser reads any of it (expat's count costs a few hundredths of a second). The costliest
+documents the budget lets through took 2 to 3.5 s of CPU each on the bench's machine,
+well-formed or not.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
@@ -108,20 +112,32 @@ def _skip(*_: object) -> None:
     pass
 
 
-def check_markup(data: bytes, headers: dict[str, str], url: str) -> None:
-    """FeedError when feedparser's reading of `data` (with these response `headers`) would spend
-    more than the budget; nothing otherwise."""
+def readable_part(data: bytes, headers: dict[str, str], url: str) -> tuple[bytes, str]:
+    """What of `data` feedparser may read within the budget (with these response `headers`), and
+    a note when that is not all of it ("" when it is); FeedError when nothing of it may be read."""
     markup = count_markup(data, headers)
     if markup.over:
         raise FeedError(f"{url}: {markup.over}: too costly to read, not parsed")
-    if not markup.error:
-        return
-    loose_units = len(data) // LOOSE_BYTES_PER_UNIT
-    if markup.units + loose_units > MAX_MARKUP:
-        room = max(0, MAX_MARKUP - markup.units) * LOOSE_BYTES_PER_UNIT
-        raise FeedError(
-            f"{url}: {markup.error}; a feed that is not well-formed is read leniently only up to "
-            f"{room // 1024:,} KB, and this one is {_size(len(data))}: too costly to read, not parsed")
+    if not markup.error or _fits(markup, len(data)):
+        return data, ""
+    room = max(0, MAX_MARKUP - markup.units) * LOOSE_BYTES_PER_UNIT
+    refused = (f"{url}: {markup.error}; a feed that is not well-formed is read leniently only up to "
+               f"{room // 1024:,} KB, and this one is {_size(len(data))}")
+    ends = [m.end() for m in _ITEM_END.finditer(data, 0, room)]
+    part = data[:ends[-1]] if ends else b""
+    cut = count_markup(part, headers) if part else None
+    # Cut where strict reading now stops early too: what it reads of the part is counted anew.
+    if cut is None or cut.over or (cut.error and not _fits(cut, len(part))):
+        raise FeedError(f"{refused}, with no whole item or entry in that: too costly to read, not parsed")
+    return part, f"{refused}: read up to its last whole item there ({_size(len(part))})"
+
+
+def _fits(markup: Markup, size: int) -> bool:
+    """Read by the strict parser up to its error, then whole by the loose parser: within budget?"""
+    return markup.units + size // LOOSE_BYTES_PER_UNIT <= MAX_MARKUP
+
+
+_ITEM_END = re.compile(rb"</(?:[a-z0-9_.-]{1,40}:)?(?:item|entry)\s*>", re.IGNORECASE)
 
 
 def _size(count: int) -> str:

@@ -30,7 +30,7 @@ import feedparser
 from digest.collect.clean import is_pixel_image
 from digest.collect.encoding import BOMS, codec_name, decode_xml, header_charset
 from digest.collect.fanout import cpu_turn
-from digest.collect.markup import check_markup
+from digest.collect.markup import readable_part
 from digest.errors import FeedError
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
@@ -92,7 +92,9 @@ def parse_feed(content: bytes, url: str, *, content_type: str | None = None) -> 
         # (two fifths of its time on the bench's feeds).
         with cpu_turn():
             data = _xml_start(decoded.text).encode("utf-8", "replace")
-            check_markup(data, headers, url)  # FeedError for a document too costly to read
+            data, cut = readable_part(data, headers, url)  # FeedError for a document too costly to read
+            if cut:
+                problems.append(cut)
             parsed = feedparser.parse(data, response_headers=headers, sanitize_html=False,
                                       resolve_relative_uris=False)
             entries = [_from_feedparser(e) for e in parsed.entries]
