@@ -78,7 +78,10 @@ def build_issue(
         sent = sent_before(store, digest_list.slug, articles)
         articles = [a for a in articles if a.id not in sent]
     edits = store.draft(digest_list.slug)  # what editors changed in this issue (digest/editors/corrections.py)
-    articles = [a for a in articles if a.id not in edits.excluded]  # left out, still collected
+    # Left out, still collected. By page too: once the article left out has left the window,
+    # another feed's article of its page (dated later) would otherwise take its place.
+    left_out = {a.page_id for a in store.get_articles(edits.excluded) if a.url}
+    articles = [a for a in articles if a.id not in edits.excluded and not (a.url and a.page_id in left_out)]
     filings = file_window(store, settings, digest_list, articles)
     names = digest_list.topic_names(more_news_name)
     buckets: dict[str, list[Article]] = {slug: [] for slug in store.list_topics(digest_list)}

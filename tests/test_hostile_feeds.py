@@ -303,6 +303,31 @@ def test_articles_stored_before_ids_were_per_feed_are_not_stored_again(store, se
     assert sorted((a.feed_id, a.id == legacy.id) for a in everything(store)) == [("one", True), ("two", False)]
 
 
+def test_a_page_an_editor_left_out_does_not_come_back_under_another_feed(store, settings, server, weekly):
+    """Left out is the page: when the article an editor left out leaves the window before the issue
+    goes, another feed's article of that page (dated later) must not take its place."""
+    from digest.editors import corrections
+
+    now = datetime.now(timezone.utc)
+    page = "https://paper.example/tram"
+    add(store, "paper", server.route("/paper", rss(
+        item("Council approves the tram", link=page, guid="p-1", date=now - timedelta(days=6)),
+        item("Rocket reaches orbit", link="https://paper.example/rocket", guid="p-2", date=now))))
+    add(store, "copycat", server.route("/copycat", rss(item("Tram: the vote", link=page, guid="c-1", date=now))))
+    collect_feed(store, settings, "paper")
+    collect_feed(store, settings, "copycat")
+
+    def pages(when: datetime) -> list[str]:
+        return sorted(a.url for a in corrections.next_content(store, settings, "weekly", when).articles)
+
+    assert pages(now) == ["https://paper.example/rocket", page]  # the page once: the paper's article
+    paper = next(a for a in of_feed(store, "paper") if a.url == page)
+    corrections.exclude(store, settings, "weekly", paper.id, "ed@example.com")
+    assert pages(now) == ["https://paper.example/rocket"]
+    # Two days on, the paper's article is out of the window; the copycat's, dated later, is not.
+    assert pages(now + timedelta(days=2)) == ["https://paper.example/rocket"]
+
+
 def test_the_store_keeps_link_less_articles_apart(store):
     def article(n: int, url: str = "", guid: str = "", feed: str = "") -> Article:
         return Article(id=f"a{n}", feed_id=feed or f"feed{n}", source="S", title=f"T{n}", url=url, guid=guid,
