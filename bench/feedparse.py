@@ -61,7 +61,11 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "'&&&'": lambda n: HEAD + "&&" * n,
     "attributes without values": lambda n: HEAD + "<x" + " a" * n + ">" + TAIL,
     "end tags": lambda n: HEAD + "&</a" * n,
+    # Read up to its last whole item within budget, however long (up to the fetch cap).
+    "&nbsp; first, then dated items (cut)": lambda n: HEAD + "&nbsp;"
+    + "<item><pubDate>Sun, 22 Nov 2026 10:00:00 GMT</pubDate></item>" * n + TAIL,
 }
+LARGEST = 5 * MB  # FETCH_MAX_BYTES: no feed is longer
 
 
 def accepted(text: str) -> bool:
@@ -78,6 +82,8 @@ def largest_accepted(make: Callable[[int], str]) -> int:
     """The most repetitions of a shape the budget lets through (bisection)."""
     low, high = 0, 1
     while accepted(make(high)):
+        if len(make(high)) > LARGEST:  # accepted at any length: the longest a fetch returns
+            return high
         low, high = high, high * 2
     while high - low > 1:
         mid = (low + high) // 2
