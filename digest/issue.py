@@ -47,18 +47,29 @@ def one_per_page(articles: list[Article]) -> list[Article]:
 
 
 def sent_before(store: Store, list_slug: str, articles: list[Article]) -> set[str]:
-    """The ids of `articles` an earlier issue of the list carried: the article itself, or its page.
+    """The ids of `articles` an earlier issue of the list carried: the article itself, its page or its text.
 
     By page too, so a page already sent does not come back under another of the
-    list's feeds, nor under the id it had before ids were per feed (Article.page_id).
+    list's feeds, nor under the id it had before ids were per feed (Article.page_id);
+    by text (title and text, as content_hash folds them), so another feed's copy of a
+    story sent does not come back under a URL spelled otherwise.
     """
     found = store.issued(list_slug, issued_keys(articles))
-    return {a.id for a in articles if a.id in found or (a.url and a.page_id in found)}
+    return {a.id for a in articles if not found.isdisjoint(_sent_as(a))}
 
 
 def issued_keys(articles: list[Article]) -> list[str]:
-    """What an issue records of the articles it carries (`sent_before` reads them): ids and pages."""
-    return [a.id for a in articles] + list(dict.fromkeys(a.page_id for a in articles if a.url))
+    """What an issue records of the articles it carries (`sent_before` reads them): ids, pages, texts."""
+    return list(dict.fromkeys(key for a in articles for key in _sent_as(a)))
+
+
+def _sent_as(article: Article) -> list[str]:
+    keys = [article.id]
+    if article.url:
+        keys.append(article.page_id)
+    if article.content_hash:
+        keys.append(f"text:{article.content_hash}")
+    return keys
 
 
 def build_issue(

@@ -284,6 +284,13 @@ def test_a_page_sent_once_does_not_come_back_under_another_feed_or_its_old_id(st
     weekly = weekly.model_copy(update={"feeds": ["one", "two"]})
     window = window_articles(store, weekly, soon())
     assert sorted(a.title for a in window if a.id not in sent_before(store, "weekly", window)) == ["Bonds rally"]
+    # Another feed's copy of what went out, under a URL spelled otherwise: its text was sent.
+    add(store, "copy", server.route("/copy", rss(item("Rates  HOLD", link="http://www.news.example/rates?p=1",
+                                                      guid="4"))))
+    collect_feed(store, settings, "copy")
+    weekly = weekly.model_copy(update={"feeds": ["one", "two", "copy"]})
+    window = window_articles(store, weekly, soon())
+    assert sorted(a.title for a in window if a.id not in sent_before(store, "weekly", window)) == ["Bonds rally"]
     # An issue sent before ids were per feed recorded the page's own sha1 as the article's id.
     store.mark_issued("legacy", "legacy-1", [hashlib.sha1(b"https://news.example/bonds").hexdigest()], 3600)
     assert {a.title for a in window if a.id in sent_before(store, "legacy", window)} == {"Bonds rally"}
