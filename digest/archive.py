@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,8 +31,10 @@ SENT = ("sending", "done")  # planned and handed over (or being handed over); ha
 PAGE_SIZE = 20  # five months of a weekly list
 FEED_ISSUES = 50  # an RSS reader needs the recent issues, not the whole history
 FEED_FORMAT = "1"  # a change of the feed's shape makes every kept feed stale: the code's stamp covers it too
-_CODE = os.stat(__file__)
-_CODE_STAMP = f"{FEED_FORMAT}:{_CODE.st_size}:{_CODE.st_mtime_ns}"
+# What the code is, not when it was installed: every web machine running it names the same
+# kept feed and sends the same ETag (a modification time differs from machine to machine).
+with open(__file__, "rb") as _source:
+    _CODE_STAMP = f"{FEED_FORMAT}:{hashlib.sha256(_source.read()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

@@ -312,3 +312,19 @@ def test_the_pages_speak_the_lists_language(client, store, weekly, locale, page_
     assert page_of in second and newer in second and older not in second
     nav = lxml_html.document_fromstring(second).find(".//nav")
     assert nav is not None and nav.get("aria-label") not in ("", "Pages of the archive")
+
+
+def test_the_feeds_tag_is_the_codes_not_its_install_time():
+    """Web machines installed apart must name the same kept feed and send the same ETag."""
+    import importlib
+    import os
+
+    import digest.archive as archive
+
+    before, st = archive._CODE_STAMP, os.stat(archive.__file__)
+    os.utime(archive.__file__, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # as another machine's copy
+    try:
+        assert importlib.reload(archive)._CODE_STAMP == before
+    finally:
+        os.utime(archive.__file__, ns=(st.st_atime_ns, st.st_mtime_ns))
+        importlib.reload(archive)
