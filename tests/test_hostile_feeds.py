@@ -25,8 +25,8 @@ from digest.collect import collector
 from digest.collect.collector import _backoff, collect_all, collect_feed, newest_first
 from digest.collect.markup import LOOSE_BYTES_PER_UNIT, MAX_ATTRIBUTES, MAX_MARKUP
 from digest.collect.parse import RawEntry
-from digest.issue import issued_keys, sent_before, window_articles
-from digest.models import Article, DigestList, FeedState
+from digest.issue import issued_keys, on_its_site, sent_before, window_articles
+from digest.models import Article, DigestList, Feed, FeedState
 from digest.store import Store
 from tests.factories import add_feed as add
 
@@ -270,6 +270,26 @@ def test_a_feed_that_republishes_anothers_links_neither_hides_nor_retitles_them(
         ("Paper", "Council approves the new tram line")]
     copied = readers.model_copy(update={"slug": "copied", "feeds": ["copycat"]})
     assert [a.title for a in window_articles(store, copied, soon())] == ["SHOCKING: you won't believe this vote"]
+    # A list of both shows the page once, as its publisher wrote it, though the copy came first.
+    # (The loopback server stands in for both sites: the feeds' records say where they live.)
+    store.add_feed(Feed(id="paper", url="https://paper.example/feed.xml"))
+    store.add_feed(Feed(id="copycat", url="https://copycat.example/rss"))
+    both = readers.model_copy(update={"slug": "both", "feeds": ["copycat", "paper"]})
+    assert [a.title for a in window_articles(store, both, soon())] == ["Council approves the new tram line"]
+
+
+@pytest.mark.parametrize("feed,page,own", [
+    ("https://paper.example/feed", "https://paper.example/tram", True),
+    ("https://feeds.paper.example/rss", "https://www.paper.example/tram", True),
+    ("https://www.paper.example/feed", "https://news.paper.example/tram", True),
+    ("https://paper.example.evil.example/feed", "https://paper.example/tram", False),
+    ("https://evilpaper.example/feed", "https://paper.example/tram", False),
+    ("https://evil.co.uk/feed", "https://paper.co.uk/tram", False),  # a shared suffix is not a site
+    ("", "https://paper.example/tram", False),  # a newsletter: no site of its own
+    ("https://[::1/feed", "https://paper.example/tram", False),
+])
+def test_a_page_is_on_its_feeds_site_only_under_the_feeds_own_name(feed, page, own):
+    assert on_its_site(feed, page) is own
 
 
 def test_a_page_sent_once_does_not_come_back_under_another_feed_or_its_old_id(store, settings, server):
