@@ -179,6 +179,41 @@ def test_sign_in_attempts_are_limited_per_account_known_or_not(settings, store, 
     assert sign_in(client, ED).status_code == 303  # another account is not held up
 
 
+def test_strangers_guesses_do_not_lock_an_editor_out_of_a_browser_they_signed_in_from(settings, store, accounts):
+    """A per-account limit alone let anyone who knows an editor's address keep them out, hour after hour."""
+    app = make_app(settings.model_copy(update={"login_per_account_per_hour": 3}))
+    editor, stranger = app.test_client(), app.test_client()
+    assert sign_in(editor).status_code == 303  # an earlier sign-in from the editor's own browser
+    editor.post("/logout", data={"csrf": csrf_of(editor)})
+    away = {"REMOTE_ADDR": "198.51.100.9"}
+    for _ in range(3):
+        stranger.post("/login", data={"email": ADA, "password": "a wrong password here"}, environ_base=away)
+    assert stranger.post("/login", data={"email": ADA, "password": PASSWORD}, environ_base=away).status_code == 429
+    assert sign_in(editor).status_code == 303 and session_cookie(editor)  # the editor's browser: its own limit
+    # ... which guesses spend too, there as anywhere
+    for _ in range(3):
+        assert sign_in(editor, ADA, "a wrong password here").status_code == 200
+    assert sign_in(editor).status_code == 429
+
+
+def test_a_browser_is_known_only_for_the_account_it_signed_in_to_and_only_by_a_true_cookie(settings, store, accounts):
+    app = make_app(settings.model_copy(update={"login_per_account_per_hour": 2}))
+    browser = app.test_client()
+    assert sign_in(browser, ED).status_code == 303  # known for ED, not for ADA
+    for _ in range(2):
+        sign_in(app.test_client(), ADA, "a wrong password here")
+    assert sign_in(browser, ADA).status_code == 429
+    device = browser.get_cookie("__Host-digest-device")
+    assert device is not None and device.http_only and device.secure and device.same_site == "Strict"
+    forged = app.test_client()
+    payload, tag = device.value.rsplit(".", 1)
+    forged.set_cookie("__Host-digest-device", f"{payload}.{tag[::-1]}", domain="localhost", path="/")
+    for _ in range(2):
+        sign_in(app.test_client(), ED, "a wrong password here")
+    assert sign_in(forged, ED).status_code == 429  # a tampered cookie is no cookie
+    assert sign_in(browser, ED).status_code == 303
+
+
 def test_the_account_limit_counts_every_spelling_of_the_address(settings, store, accounts):
     """An address with a full-width letter in its domain signs in to the same account (IDNA maps it):
     it must spend the same account's attempts, or each spelling would be a fresh budget of guesses."""

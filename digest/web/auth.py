@@ -12,8 +12,9 @@ Every POST of a signed-in page carries the session's CSRF token (a hidden field)
 and must not come from another site's page (Sec-Fetch-Site/Origin: web/signup.py).
 
 Sign-in attempts are limited per client address (an IPv6 client's /64) and per account (typed address,
-known or not); an unknown address and a wrong password get the same answer, in
-about the same time (digest/editors/accounts.py).
+known or not), or, from a browser that signed in to that account before, per browser, so that
+strangers' guesses cannot lock an editor out (web/devices.py); an unknown address and a wrong
+password get the same answer, in about the same time (digest/editors/accounts.py).
 
 `editors_only(blueprint)` sets the rule on a blueprint once: signed out, a GET is
 sent to /login and anything else gets 403; a view with a <slug> is 404 to an
@@ -40,6 +41,7 @@ from digest.errors import InvalidInput, NotFound
 from digest.models import DigestList
 from digest.store.accounts import ADMIN, Account
 from digest.store.sessions import Session
+from digest.web.devices import known_device, remember_device
 from digest.web.shared import english, shared
 from digest.web.signup import client_ip, cross_site
 
@@ -196,9 +198,12 @@ def login() -> tuple[str, int] | Response:
     email = request.form.get("email", "").strip()[:320]
     password = request.form.get("password", "")
     target = safe_next(request.form.get("next"))
-    ip = client_ip()
+    ip, account_key, secret = client_ip(), _limit_key(email), settings.require_secret_key()
+    # A browser that signed in to this account before has a limit of its own (web/devices.py).
+    device = known_device(secret, _secure(), account_key)
+    per_account = ("login-device", device) if device else ("login-account", account_key)
     wait = max(store.hit_limit("login-ip", client_network(ip), settings.login_per_ip_per_hour, 3600),
-               store.hit_limit("login-account", _limit_key(email), settings.login_per_account_per_hour, 3600))
+               store.hit_limit(*per_account, settings.login_per_account_per_hour, 3600))
     if wait:
         minutes = max(1, math.ceil(wait / 60))
         text = f"Too many sign-in attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
@@ -220,6 +225,7 @@ def login() -> tuple[str, int] | Response:
     log.info("editor %s signed in", account.email)
     response = redirect(target, 303)
     response.set_cookie(cookie_name(), session_id, httponly=True, samesite="Lax", secure=_secure(), path="/")
+    remember_device(response, secret, _secure(), account_key)
     return response
 
 
