@@ -37,10 +37,10 @@ from digest.deliver.base import Envelope, Recipient
 from digest.deliver.ledger import Ledger
 from digest.deliver.send import Plan, prepare_issue
 from digest.errors import InvalidInput, NotFound
-from digest.issue import sent_before, window_articles
 from digest.models import DigestList
 from digest.schedule import last_slot, parse_slot_id, slot_id
 from digest.store import Store
+from digest.window import sent_before, window_articles
 
 log = logging.getLogger(__name__)
 

@@ -154,7 +154,7 @@ class Article(BaseModel):
         """sha1 of the canonical URL ("" without one): the same page, whichever feed carried it.
 
         Also what an article's id was before ids were per feed, so issues sent then
-        still count (issue.py)."""
+        still count (window.py)."""
         return hashlib.sha1(self.url.encode("utf-8")).hexdigest() if self.url else ""
 
 

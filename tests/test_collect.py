@@ -8,9 +8,9 @@ import pytest
 
 from digest.collect.collector import collect_all, collect_feed
 from digest.errors import NotFound
-from digest.issue import window_articles
 from digest.models import DigestList, FeedState
 from digest.store import Store
+from digest.window import window_articles
 from tests.factories import add_feed as add
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Planet</title>

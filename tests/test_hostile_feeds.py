@@ -25,9 +25,9 @@ from digest.collect import collector
 from digest.collect.collector import _backoff, collect_all, collect_feed, newest_first
 from digest.collect.markup import LOOSE_BYTES_PER_UNIT, MAX_ATTRIBUTES, MAX_MARKUP
 from digest.collect.parse import RawEntry
-from digest.issue import issued_keys, on_its_site, sent_before, window_articles
 from digest.models import Article, DigestList, Feed, FeedState
 from digest.store import Store
+from digest.window import issued_keys, on_its_site, sent_before, window_articles
 from tests.factories import add_feed as add
 
 GOOD_ATOM = """<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Good</title>

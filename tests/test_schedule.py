@@ -12,10 +12,10 @@ from digest.deliver.ledger import Ledger
 from digest.deliver.outbox import OutboxSender
 from digest.deliver.send import prepare_issue, send_inline
 from digest.errors import InvalidInput
-from digest.issue import issued_keys
 from digest.models import Schedule
 from digest.schedule import last_slot, next_slot, slot_id
 from digest.store import Store
+from digest.window import issued_keys
 from tests.factories import article, file_as, readers, seed_week
 
 UTC = timezone.utc

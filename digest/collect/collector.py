@@ -153,7 +153,7 @@ def to_article(
     # feed stay apart. Always within the feed: what one feed publishes never takes
     # the place of another feed's article (a feed that republishes another's links
     # would otherwise show its own title under them, or hide them from the lists
-    # that do not follow it). A list following both sees the page once (issue.py).
+    # that do not follow it). A list following both sees the page once (window.py).
     if link:
         identity = f"{feed.id}\nurl:{link}"
     elif guid:

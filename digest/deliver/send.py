@@ -27,7 +27,7 @@ from digest.deliver.base import Envelope, Recipient, Sender
 from digest.deliver.ledger import Ledger, Segment
 from digest.deliver.ratelimit import RateLimiter
 from digest.errors import InvalidInput, NotFound, TransportError
-from digest.issue import issued_keys, next_issue, window_articles
+from digest.issue import next_issue
 from digest.links import TokenSigner, list_unsubscribe
 from digest.models import DigestList
 from digest.ops.metrics import observe_send
@@ -35,6 +35,7 @@ from digest.pauses import resume_due_pauses
 from digest.render import RenderedIssue, archive_url, premailer_calls
 from digest.store import Store
 from digest.store.subscribers import mask_topics
+from digest.window import issued_keys, window_articles
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from digest.errors import InvalidInput, NotFound
-from digest.issue import window_articles
 from digest.models import MORE_NEWS, Article, DigestList, Topic
 from digest.store import Store
+from digest.window import window_articles
 
 CAUGHT_SHOWN = 5  # newest articles shown per topic
 

@@ -61,7 +61,7 @@ class ArticleStore(StoreBase):
         Duplicates, all within the article's feed: the same guid, the same canonical
         URL, or the same content hash (title and text). Never across feeds: the same
         page from two feeds is two articles, each shown only to the lists following
-        its feed, and once to a list following both (issue.window_articles), so no
+        its feed, and once to a list following both (window.window_articles), so no
         feed can take another's article away from a list or retitle it. Only keys
         that exist count: an article without a url (or a guid) has no url (or guid)
         key, so link-less articles are never each other's duplicates.
