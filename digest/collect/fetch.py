@@ -142,13 +142,13 @@ def fetch_feed(
     try:
         target = httpx.URL(url)
         check_url(target)
-        with _host_slot(client, target, host_wait), fetch_deadline(seconds) as deadline:
+        with _host_slot(client, target, host_wait), fetch_deadline(seconds) as ends:
             try:
-                return _fetch(client, url, etag, last_modified, max_bytes, deadline)
+                return _fetch(client, url, etag, last_modified, max_bytes, ends)
             except httpx.TimeoutException as exc:
                 during = _during(exc)
-                if deadline.expired():
-                    raise _too_long(url, deadline, during) from None
+                if ends.expired():
+                    raise _too_long(url, ends, during) from None
                 raise FetchError(f"{url}: timed out{during} ({type(exc).__name__})") from None
     except Refused as exc:
         raise FetchError(f"{url}: {exc}") from None
